@@ -1,0 +1,1 @@
+"""Simulators: synthetic labelled traces, recorded-trace import, replay, scoring."""

@@ -1,0 +1,53 @@
+"""Engine and session setup for SQLite (the embedded default) and MySQL/MariaDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def create_engine_from_url(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
+    """Create an engine with the settings vitals relies on.
+
+    SQLite: foreign keys enforced, WAL journal (readers never block the writer), usable
+    from the ingest worker thread. MySQL/MariaDB (``mysql+pymysql://``): utf8mb4, pooled
+    connections checked before use (``pool_pre_ping``) and recycled hourly, and every
+    session in UTC so ``TIMESTAMP`` columns store what they are given.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(
+            parsed, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    if backend in ("mysql", "mariadb"):
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        return create_engine(
+            parsed,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=3600,
+            connect_args={"init_command": "SET time_zone = '+00:00'"},
+        )
+    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded attributes after commit (repositories return rows)."""
+    return sessionmaker(engine, expire_on_commit=False)

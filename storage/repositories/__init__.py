@@ -1,0 +1,1 @@
+"""Repositories: small functions that take a session and do one thing with the tables."""

@@ -1,0 +1,89 @@
+"""The one typed settings object, built once at the entry point and passed down.
+
+Every field can be set from the environment with the ``VITALS_`` prefix, e.g.
+``VITALS_DATABASE_URL`` or ``VITALS_TWILIO_ACCOUNT_SID``. Library code never reads
+``os.environ``; it receives the values it needs from here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite:///vitals.db"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of vitals (frozen).
+
+    Secrets are :class:`pydantic.SecretStr` so that printing the settings never
+    reveals them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="VITALS_", frozen=True, extra="ignore")
+
+    # -- storage ------------------------------------------------------------
+    database_url: str = Field(
+        DEFAULT_SQLITE_URL,
+        description="SQLAlchemy URL: sqlite:///file.db (embedded) or mysql+pymysql://user@host/db",
+    )
+    database_pool_size: int = Field(5, ge=1, description="Connections kept open (MySQL)")
+    database_echo: bool = Field(False, description="Log every SQL statement (debugging only)")
+
+    # -- MQTT ---------------------------------------------------------------
+    mqtt_url: str = Field(
+        "mqtt://127.0.0.1:1883",
+        description="Broker for `vitals run`: mqtt://host:port or mqtts://host:port (TLS)",
+    )
+    mqtt_username: str | None = Field(None, description="Broker user name of the pipeline")
+    mqtt_password: SecretStr | None = Field(None, description="Broker password of the pipeline")
+    mqtt_client_id: str = Field("vitals-ingest", description="Persistent-session client id")
+    mqtt_ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (TLS)")
+    mqtt_queue_size: int = Field(10_000, ge=1, description="Bound of the decode->worker queue")
+
+    # -- windows and rules ----------------------------------------------------
+    window_seconds: int = Field(60, ge=10, description="Length of a summary window (s)")
+
+    # -- SMS ------------------------------------------------------------------
+    twilio_account_sid: str | None = Field(None, description="Twilio Account SID (AC...)")
+    twilio_auth_token: SecretStr | None = Field(None, description="Twilio auth token")
+    twilio_from_number: str | None = Field(None, description="E.164 sender number")
+    twilio_messaging_service_sid: str | None = Field(None, description="Messaging Service SID")
+    twilio_api_base_url: str | None = Field(
+        None, description="Override of https://api.twilio.com (tests point it at a local server)"
+    )
+    sms_outbox_path: Path = Field(
+        Path("outbox.jsonl"), description="Where texts go when no Twilio credentials are set"
+    )
+    escalation_delay_seconds: int = Field(300, ge=0, description="Unacknowledged -> next contact")
+    sms_per_user_per_hour: int = Field(10, ge=1, description="Texts per user per hour, at most")
+    text_high_stress: bool = Field(False, description="Also text contacts for high_stress alerts")
+
+    # -- HTTP API -------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="Bind address of `vitals api`")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of `vitals api`")
+    public_base_url: str | None = Field(
+        None, description="Public URL of the API, used to validate Twilio webhook signatures"
+    )
+
+    # -- Kafka scale-out --------------------------------------------------------
+    kafka_url: str = Field(
+        "kafka://127.0.0.1:9092", description="Kafka bootstrap for bridge/worker"
+    )
+    kafka_topic: str = Field("vitals.readings", description="Topic of valid payloads")
+
+    @property
+    def twilio_enabled(self) -> bool:
+        """True when credentials are set: texts go to Twilio instead of the outbox."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting, for docs and --help."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = "" if field.default is None else str(field.default)
+        rows.append((f"VITALS_{name.upper()}", default, field.description or ""))
+    return rows

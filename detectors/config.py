@@ -97,6 +97,123 @@ class DetectorConfig:
         (cf. Hildebrand et al. 2014, Med Sci Sports Exerc 46:1816-1824: sedentary
         < 0.0448 g ENMO at the wrist). Unknown activity (NaN) counts as *not* at rest,
         so a tachycardia-at-rest alert never fires without accelerometer evidence.
+    Heart-rate limits (alert rules, :mod:`detectors.rules`)
+    -------------------------------------------------------
+    high_hr_bpm : float, default 120.0
+        ``high_heart_rate`` opens when heart rate stays above this while at rest
+        (DESIGN.md Alerts table). Tachycardia is HR > 100 bpm (2015 ACC/AHA/HRS SVT
+        guideline, Page et al. 2016, Circulation 133:e506-e574); consumer wearables notify
+        at a default of 120 bpm sustained for 10 min of inactivity (Apple Watch "High
+        Heart Rate" notification, selectable 100-150 bpm; Apple Support HT208931).
+    high_hr_critical_bpm : float, default 150.0
+        Above this the alert is ``critical``: at >= 150 bpm rate-related symptoms and
+        instability become likely (2020 AHA ACLS adult tachycardia algorithm, Panchal et
+        al. 2020, Circulation 142:S366-S468, "rates < 150/min rarely cause symptoms").
+    low_hr_bpm : float, default 40.0
+        ``low_heart_rate`` opens when heart rate stays below this. Sinus bradycardia is
+        < 50 bpm and < 40 bpm while awake is marked (2018 ACC/AHA/HRS bradycardia
+        guideline, Kusumoto et al. 2019, Circulation 140:e382-e482); Apple Watch "Low
+        Heart Rate" notification defaults to 40 bpm for 10 min.
+    low_hr_critical_bpm : float, default 30.0
+        Below this the alert is ``critical`` (severe bradycardia; Kusumoto et al. 2019
+        treat < 30 bpm awake or pauses > 3 s as potentially high-grade conduction disease).
+    hr_sustain_s : float, default 600.0
+        Duration the HR condition must hold in consecutive windows (10 min; DESIGN.md,
+        Apple high/low HR notifications use 10 min).
+    require_rest_for_tachycardia : bool, default True
+        ``high_heart_rate`` only counts windows with ``at_rest is True``; ``None``
+        (unknown activity) counts as *not* at rest (exercise must not alert; Apple's
+        notification likewise requires apparent inactivity).
+
+    Rhythm alert
+    ------------
+    arrhythmia_irregular_windows, arrhythmia_of_windows : int, default 5, 6
+        ``arrhythmia`` opens when at least 5 of the last 6 rhythm verdicts are irregular
+        (Apple irregular rhythm notification: 5 of 6 irregular tachograms, FDA De Novo
+        DEN180042; Perez et al. 2019, N Engl J Med 381:1909-1917, Apple Heart Study).
+    arrhythmia_max_span_s : float, default 900.0
+        The counted verdicts must lie within this span of reading time (15 windows):
+        windows without a valid verdict (``irregular is None``) are skipped, not counted,
+        but at most 9 of them may interleave (Apple likewise only counts classifiable
+        tachograms, within a bounded 48 h period).
+    arrhythmia_severity : str, default "high"
+        DESIGN.md Alerts table.
+
+    Stress alert
+    ------------
+    stress_alert_level : int, default 8
+        ``high_stress`` opens when the stress level (1-10, vs the user's own baseline)
+        stays >= 8 (DESIGN.md Alerts table; level 8 ~ z >= 3.5 of the baseline with the
+        default mapping of :mod:`detectors.stress`).
+    stress_alert_medium_level : int, default 10
+        At or above this the stress alert is ``medium``, otherwise ``low`` (DESIGN.md:
+        low/medium, in-app only).
+    stress_sustain_s : float, default 600.0
+        Sustain duration of the stress condition (10 min; DESIGN.md).
+
+    Alert lifecycle
+    ---------------
+    alert_update_interval_s : float, default 300.0
+        While an alert is open and its condition persists, an ``update`` with the latest
+        HR/stress is emitted at most this often (severity escalation updates at once).
+        Fewer repeated messages limit alarm fatigue (Sendelbach & Funk 2013, AACN Adv
+        Crit Care 24:378-386).
+    alert_clear_s : float, default 600.0
+        An open alert clears once its condition has been observed absent for this long in
+        consecutive windows (symmetric to the 10 min sustain; hysteresis against
+        flapping, Sendelbach & Funk 2013).
+    alert_cooldown_s : float, default 1800.0
+        After a clear, the same alert type cannot re-open for this long (alarm-fatigue
+        design choice; Sendelbach & Funk 2013).
+    rule_max_gap_s : float, default 90.0
+        Consecutive verdicts further apart than this (end to end) are a data gap: the
+        sustain and clear runs restart, so missing windows never count as sustained.
+
+    Falls (:mod:`detectors.falls`)
+    ------------------------------
+    fall_freefall_g : float, default 0.6
+        Start of a fall: acceleration magnitude below 0.6 g (Kangas et al. 2008, Gait
+        Posture 28:285-291, "start of fall" SVM < 0.6 g; Bourke et al. 2007, Gait Posture
+        26:194-199, lower fall thresholds 0.41-0.60 g).
+    fall_freefall_min_s : float, default 0.08
+        The magnitude must stay below ``fall_freefall_g`` this long (80 ms; brief dips
+        during walking last < 50 ms; Chen et al. 2005, IEEE EMBS 3551-3554, free-fall
+        phase of a fall from standing ~ 100-300 ms at the trunk).
+    fall_impact_g : float, default 2.5
+        Impact: peak magnitude above 2.5 g (Bourke et al. 2007 upper fall thresholds:
+        trunk 3.52 g, thigh 2.74 g; Kangas et al. 2008 waist impact thresholds 2-3 g);
+        chosen below the trunk value so a 25 Hz device that samples off the peak still
+        sees it.
+    fall_impact_window_s : float, default 1.0
+        The impact must follow the end of the free fall within 1 s (Kangas et al. 2008;
+        Bourke et al. 2010, J Biomech 43:3051-3057, impact within ~1 s of the fall start).
+    fall_settle_s, fall_still_window_s : float, default 1.0, 3.0
+        Post-impact posture/stillness is assessed over [impact + 1 s, impact + 4 s]
+        (Kangas et al. 2008 assess posture 2 s after impact; several seconds of low
+        activity, Bourke et al. 2010).
+    fall_still_std_g : float, default 0.15
+        Post-impact stillness: standard deviation of the magnitude below 0.15 g (walking
+        at the trunk/waist varies ~0.2-0.4 g; Casilari et al. 2017, Sensors 17:1513).
+    fall_orientation_deg : float, default 50.0
+        Posture change: angle between the pre-fall and post-impact gravity vectors above
+        50° (Kangas et al. 2008 call lying > 60° from vertical; 50° tolerates partial
+        rotation and sensor mounting; Bourke et al. 2010 posture test).
+    fall_gravity_tau_s : float, default 0.5
+        Time constant of the low-pass (EWMA) gravity estimate that gives the pre-fall
+        orientation.
+    fall_grace_s : float, default 30.0
+        A detected fall stays pending this long; a ``cancel`` ("I'm OK") at or before
+        its end suppresses it (Apple Watch fall detection: a 30 s countdown before
+        emergency services are called, Apple Support HT208944).
+    fall_cooldown_s : float, default 60.0
+        After a fall alert opens, no new fall is detected for this long (one fall, one
+        alert: bounces and getting-up movements do not re-trigger).
+    fall_max_gap_s : float, default 0.5
+        Accelerometer chunks further apart than this are a gap: an in-progress candidate
+        (free fall / impact / post-impact) is dropped, as its evidence is incomplete.
+    fall_min_fs_hz, fall_max_fs_hz : float, default 25.0, 200.0
+        Accepted accelerometer sampling rates (DESIGN.md / issue 4: 25-200 Hz).
+
     """
 
     # windows and beats
@@ -129,6 +246,47 @@ class DetectorConfig:
 
     # activity
     rest_activity_g: float = 0.05
+
+    # heart-rate limits (detectors.rules)
+    high_hr_bpm: float = 120.0
+    high_hr_critical_bpm: float = 150.0
+    low_hr_bpm: float = 40.0
+    low_hr_critical_bpm: float = 30.0
+    hr_sustain_s: float = 600.0
+    require_rest_for_tachycardia: bool = True
+
+    # rhythm alert (detectors.rules)
+    arrhythmia_irregular_windows: int = 5
+    arrhythmia_of_windows: int = 6
+    arrhythmia_max_span_s: float = 900.0
+    arrhythmia_severity: str = "high"
+
+    # stress alert (detectors.rules)
+    stress_alert_level: int = 8
+    stress_alert_medium_level: int = 10
+    stress_sustain_s: float = 600.0
+
+    # alert lifecycle (detectors.rules)
+    alert_update_interval_s: float = 300.0
+    alert_clear_s: float = 600.0
+    alert_cooldown_s: float = 1800.0
+    rule_max_gap_s: float = 90.0
+
+    # falls (detectors.falls)
+    fall_freefall_g: float = 0.6
+    fall_freefall_min_s: float = 0.08
+    fall_impact_g: float = 2.5
+    fall_impact_window_s: float = 1.0
+    fall_settle_s: float = 1.0
+    fall_still_window_s: float = 3.0
+    fall_still_std_g: float = 0.15
+    fall_orientation_deg: float = 50.0
+    fall_gravity_tau_s: float = 0.5
+    fall_grace_s: float = 30.0
+    fall_cooldown_s: float = 60.0
+    fall_max_gap_s: float = 0.5
+    fall_min_fs_hz: float = 25.0
+    fall_max_fs_hz: float = 200.0
 
 
 DEFAULT = DetectorConfig()

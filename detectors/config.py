@@ -47,10 +47,12 @@ class DetectorConfig:
         are unstable (Lake & Moorman 2011, Am J Physiol Heart 300:H319-H325, COSEn on
         12-beat segments but validated at >= 30 for specificity; Dash et al. 2009 used
         64/128-beat segments).
-    max_excluded_fraction_rhythm : float, default 0.40
-        If more than this fraction of raw intervals is removed as artefact/ectopic, the
-        ectopy is so frequent it could be AF; no sinus+ectopy shortcut then; the rhythm
-        classifier runs on all plausible intervals instead (see ``detectors.rhythm``).
+    min_nn_heart_rate : int, default 5
+        NN intervals needed to report heart rate from beats (5 beats ~ the averaging of a
+        spot-check pulse count; ANSI/AAMI EC13 asks HR meters to average over several
+        beats); fewer -> the mean of ``hr_bpm`` samples is used instead.
+    hr_plausible_min_bpm, hr_plausible_max_bpm : float, default 20, 250
+        Plausible HR samples (DESIGN.md contracts: HR outside 20-250 is impossible).
     lf_band_hz, hf_band_hz : tuple[float, float], default (0.04, 0.15), (0.15, 0.40)
         LF/HF bands (Task Force 1996).
     min_duration_lf_s : float, default 50.0
@@ -63,8 +65,8 @@ class DetectorConfig:
     Rhythm
     ------
     rhythm_weights, rhythm_bias : tuple[float, ...], float
-        Logistic model over rhythm features, fitted by ``scripts/fit_rhythm.py`` (seed
-        20240601) on synthetic sinus/RSA, sinus+ectopy and AF intervals; see
+        Logistic model over rhythm features, fitted by ``python -m detectors.fit.fit_rhythm``
+        (seeded) on synthetic sinus/RSA, sinus+ectopy and AF intervals; see
         :mod:`detectors.rhythm` for the feature list and references.
     rhythm_threshold : float, default 0.5
         Probability above which a window is called irregular.
@@ -225,14 +227,16 @@ class DetectorConfig:
     ectopic_median_half_width: int = 5
     ectopic_pair_tolerance: float = 0.25
     min_beats_rhythm: int = 30
-    max_excluded_fraction_rhythm: float = 0.40
+    min_nn_heart_rate: int = 5
+    hr_plausible_min_bpm: float = 20.0
+    hr_plausible_max_bpm: float = 250.0
     lf_band_hz: tuple[float, float] = (0.04, 0.15)
     hf_band_hz: tuple[float, float] = (0.15, 0.40)
     min_duration_lf_s: float = 50.0
     spectrum_resample_hz: float = 4.0
 
-    # rhythm (logistic model; fitted by scripts/fit_rhythm.py)
-    rhythm_weights: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    # rhythm (logistic model; fitted by python -m detectors.fit.fit_rhythm)
+    rhythm_weights: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
     rhythm_bias: float = 0.0
     rhythm_threshold: float = 0.5
 

@@ -1,0 +1,239 @@
+"""Heart-rate variability over many windows at once (time and frequency domain).
+
+The time-domain definitions are NeuroKit2's ``hrv_time`` (v0.2.x) exactly, so that on
+identical NN intervals the values agree to floating-point rounding:
+
+- ``MeanNN`` mean NN (ms); ``SDNN`` standard deviation with ddof=1 (ms);
+- ``RMSSD`` root mean square of successive differences (ms); ``SDSD`` their standard
+  deviation, ddof=1 (ms); ``CVNN`` = SDNN/MeanNN; ``CVSD`` = RMSSD/MeanNN;
+- ``pNN50``/``pNN20``: successive differences strictly greater than 50/20 ms, divided by
+  the number of differences + 1 (NeuroKit2 divides by the number of intervals), in %;
+- ``MinNN``, ``MaxNN`` (ms).
+
+Successive differences are only taken between intervals that are both present, so a NaN
+hole (a removed beat) never produces a spurious difference (as NeuroKit2 does for
+missing intervals).
+
+References
+----------
+* Task Force of the ESC and NASPE (1996). Heart rate variability: standards of
+  measurement, physiological interpretation and clinical use. Circulation 93:1043-1065.
+* Pham, T., Lau, Z. J., Chen, S. H. A., & Makowski, D. (2021). Heart Rate Variability in
+  Psychology: A Review of HRV Indices and an Analysis Tutorial. Sensors 21(12):3998.
+* Baevsky, R. M., & Chernikova, A. G. (2017). Heart rate variability analysis: physiological
+  foundations and main methods. Cardiometry 10:66-76.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.signal import welch
+
+from detectors.config import DEFAULT, DetectorConfig
+
+__all__ = ["baevsky_stress_index_batch", "hrv_frequency_batch", "hrv_time_batch"]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+_BAEVSKY_BIN_MS = 50.0  # Baevsky & Chernikova 2017: 50 ms histogram bins
+_MAX_BIN = 64  # 64 * 50 ms = 3200 ms > rr_max_ms; one extra bin collects masked values
+
+
+def hrv_time_batch(nn_ms_2d: FloatArray) -> dict[str, FloatArray]:
+    """Time-domain HRV of every row of a NaN-padded NN matrix, equal to ``nk.hrv_time``.
+
+    Parameters
+    ----------
+    nn_ms_2d : ndarray of float64, shape (n_windows, k)
+        NN intervals in ms, one window per row, NaN where absent (padding or removed).
+
+    Returns
+    -------
+    dict of str to ndarray of float64, each shape (n_windows,)
+        ``MeanNN``, ``SDNN``, ``RMSSD``, ``SDSD``, ``CVNN``, ``CVSD``, ``pNN50``,
+        ``pNN20``, ``MinNN``, ``MaxNN`` (ms or %, see module docstring); NaN where a row
+        has too few intervals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = hrv_time_batch(np.array([[800.0, 860, 790, np.nan], [600, 600, 600, 600]]))
+    >>> [round(float(v), 3) for v in out["RMSSD"]]
+    [65.765, 0.0]
+    >>> [float(v) for v in out["pNN50"]]
+    [66.66666666666666, 0.0]
+    """
+    nn = np.asarray(nn_ms_2d, dtype=np.float64)
+    if nn.ndim != 2:
+        raise ValueError(f"nn_ms_2d must be 2-D (n_windows, k), got shape {nn.shape}")
+    mask = np.isfinite(nn)
+    x = np.where(mask, nn, 0.0)
+    out = time_domain_masked(x, mask, extended=True)
+    for private in ("_diff", "_diff_mask", "_n_diff"):
+        del out[private]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["CVNN"] = out["SDNN"] / out["MeanNN"]
+        out["CVSD"] = out["RMSSD"] / out["MeanNN"]
+    return out
+
+
+def time_domain_masked(x: FloatArray, mask: BoolArray, extended: bool = False) -> dict[str, FloatArray]:
+    """Time-domain HRV where ``mask`` selects the NN intervals of the finite matrix ``x``.
+
+    The hot-path core of :func:`hrv_time_batch` and :func:`~detectors.windows.analyze_windows`
+    (no NaN handling: ``x`` must be finite everywhere). Also returns the successive
+    differences and their mask for reuse by the rhythm features (keys ``_diff``,
+    ``_diff_mask``, ``_n_diff`` are arrays of the shapes (n, k-1), (n, k-1), (n,)).
+    ``extended`` adds SDSD, pNN20, MinNN and MaxNN.
+    """
+    n_nn = mask.sum(axis=1)
+    xm = np.where(mask, x, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = xm.sum(axis=1) / n_nn
+        dev = np.where(mask, x - mean[:, None], 0.0)
+        sdnn = np.sqrt(np.einsum("ij,ij->i", dev, dev) / (n_nn - 1))
+        sdnn[n_nn < 2] = np.nan
+        d = np.diff(x, axis=1)
+        dmask = mask[:, 1:] & mask[:, :-1]
+        dd = np.where(dmask, d, 0.0)
+        n_d = dmask.sum(axis=1)
+        rmssd = np.sqrt(np.einsum("ij,ij->i", dd, dd) / n_d)
+        abs_dd = np.abs(dd)
+        pnn50 = (abs_dd > 50.0).sum(axis=1) / (n_d + 1) * 100.0
+        pnn50[n_d < 1] = np.nan
+        out: dict[str, FloatArray] = {
+            "MeanNN": mean, "SDNN": sdnn, "RMSSD": rmssd, "pNN50": pnn50,
+            "_diff": d, "_diff_mask": dmask, "_n_diff": n_d.astype(np.float64),
+        }
+        if extended:
+            mean_d = dd.sum(axis=1) / n_d
+            ddev = np.where(dmask, d - mean_d[:, None], 0.0)
+            sdsd = np.sqrt(np.einsum("ij,ij->i", ddev, ddev) / (n_d - 1))
+            sdsd[n_d < 2] = np.nan
+            pnn20 = (abs_dd > 20.0).sum(axis=1) / (n_d + 1) * 100.0
+            pnn20[n_d < 1] = np.nan
+            out["SDSD"] = sdsd
+            out["pNN20"] = pnn20
+            out["MinNN"] = np.where(n_nn > 0, np.where(mask, x, np.inf).min(axis=1), np.nan)
+            out["MaxNN"] = np.where(n_nn > 0, np.where(mask, x, -np.inf).max(axis=1), np.nan)
+    return out
+
+
+def baevsky_stress_index_batch(x: FloatArray, mask: BoolArray) -> FloatArray:
+    """Baevsky's stress index SI = AMo / (2 · Mo · MxDMn) of every row.
+
+    Mo is the centre of the modal 50 ms bin of the NN histogram (s), AMo the share of
+    intervals in that bin (%), MxDMn the NN range max - min (s) (Baevsky & Chernikova
+    2017). This is the original index; Kubios HRV reports its square root. Rows with fewer
+    than 2 NN or zero range give NaN.
+
+    Parameters
+    ----------
+    x : ndarray of float64, shape (n, k)
+        Finite interval matrix (ms).
+    mask : ndarray of bool, shape (n, k)
+        NN intervals to use.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+    """
+    n, k = x.shape
+    n_nn = mask.sum(axis=1)
+    bins = np.where(mask, np.clip(x * (1.0 / _BAEVSKY_BIN_MS), 0, _MAX_BIN - 1), _MAX_BIN)
+    idx = bins.astype(np.int64) + (np.arange(n, dtype=np.int64) * (_MAX_BIN + 1))[:, None]
+    counts = np.bincount(idx.ravel(), minlength=n * (_MAX_BIN + 1)).reshape(n, _MAX_BIN + 1)
+    counts = counts[:, :_MAX_BIN]
+    mode_bin = counts.argmax(axis=1)
+    amo_pct = counts[np.arange(n), mode_bin] / np.maximum(n_nn, 1) * 100.0
+    mo_s = (mode_bin + 0.5) * _BAEVSKY_BIN_MS / 1000.0
+    hi = np.where(mask, x, -np.inf).max(axis=1, initial=-np.inf)
+    lo = np.where(mask, x, np.inf).min(axis=1, initial=np.inf)
+    range_s = (hi - lo) / 1000.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        si = amo_pct / (2.0 * mo_s * range_s)
+    si[(n_nn < 2) | ~(range_s > 0)] = np.nan
+    return si
+
+
+def hrv_frequency_batch(
+    x: FloatArray,
+    mask: BoolArray,
+    rr_for_time_ms: FloatArray,
+    config: DetectorConfig = DEFAULT,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """LF and HF power (ms²) and LF/HF of every row long enough, else NaN.
+
+    The NN series (beat times from the cumulative *raw* intervals, so removed beats leave
+    gaps rather than shifting time) is linearly interpolated at
+    ``config.spectrum_resample_hz`` (4 Hz) and its power spectral density estimated by
+    Welch's method (Hann window, linear detrend; Task Force 1996). Rows are grouped by
+    duration in 8 s buckets so each group is one vectorised ``scipy.signal.welch`` call.
+    Only rows spanning at least ``config.min_duration_lf_s`` with ≥ ``min_beats_hrv`` NN
+    get values; in 60 s windows LF (≥ 0.04 Hz, 2.4 cycles) is indicative only.
+
+    Parameters
+    ----------
+    x, mask : ndarray, shape (n, k)
+        Finite intervals (ms) and the NN mask.
+    rr_for_time_ms : ndarray of float64, shape (n, k)
+        Intervals used to build beat times: the raw intervals with padding set to 0.
+    config : DetectorConfig
+
+    Returns
+    -------
+    lf_ms2, hf_ms2, lf_hf : ndarray of float64, each shape (n,)
+    """
+    n = x.shape[0]
+    lf = np.full(n, np.nan)
+    hf = np.full(n, np.nan)
+    t_ms = np.cumsum(rr_for_time_ms, axis=1)
+    t_first = np.where(mask, t_ms, np.inf).min(axis=1, initial=np.inf)
+    t_last = np.where(mask, t_ms, -np.inf).max(axis=1, initial=-np.inf)
+    duration_s = (t_last - t_first) / 1000.0
+    ok = (duration_s >= config.min_duration_lf_s) & (mask.sum(axis=1) >= config.min_beats_hrv)
+    if not ok.any():
+        return lf, hf, lf / hf
+    fs = config.spectrum_resample_hz
+    bucket_s = 8.0
+    buckets = np.floor(duration_s / bucket_s)
+    for b in np.unique(buckets[ok]):  # a handful of duration groups, not one per window
+        rows = np.nonzero(ok & (buckets == b))[0]
+        n_samples = int(b * bucket_s * fs)
+        grid = t_first[rows, None] + np.arange(n_samples) * (1000.0 / fs)
+        y = _interp_rows(t_ms[rows], x[rows], mask[rows], grid)
+        freqs, psd = welch(y, fs=fs, window="hann", nperseg=min(n_samples, 256),
+                           detrend="linear", axis=1)
+        lf[rows] = _band_power(freqs, psd, config.lf_band_hz)
+        hf[rows] = _band_power(freqs, psd, config.hf_band_hz)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = lf / hf
+    return lf, hf, ratio
+
+
+def _interp_rows(t: FloatArray, v: FloatArray, mask: BoolArray, grid: FloatArray) -> FloatArray:
+    """Row-wise linear interpolation of masked points (t, v) at ``grid``, vectorised.
+
+    Rows are laid end to end on one axis (row offset larger than any time), so a single
+    ``searchsorted`` serves all rows.
+    """
+    n = t.shape[0]
+    span = float(max(np.nanmax(np.where(mask, t, 0.0)), np.max(grid))) + 1.0
+    offset = (np.arange(n, dtype=np.float64) * span)[:, None]
+    keys = (t + offset)[mask]
+    vals = v[mask]
+    q = (grid + offset).ravel()
+    hi = np.clip(np.searchsorted(keys, q), 1, keys.size - 1)
+    lo = hi - 1
+    w = np.clip((q - keys[lo]) / (keys[hi] - keys[lo]), 0.0, 1.0)
+    return (vals[lo] + w * (vals[hi] - vals[lo])).reshape(grid.shape)
+
+
+def _band_power(freqs: FloatArray, psd: FloatArray, band: tuple[float, float]) -> FloatArray:
+    """Integrate PSD rows over ``band`` (Hz) with the trapezoid rule -> ms²."""
+    sel = (freqs >= band[0]) & (freqs < band[1])
+    if sel.sum() < 2:
+        return np.full(psd.shape[0], np.nan)
+    return np.asarray(np.trapezoid(psd[:, sel], freqs[sel], axis=1), dtype=np.float64)

@@ -1,0 +1,105 @@
+"""The FastAPI application: routes, error bodies, metrics, the web page, the webhooks."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+
+from vitals import __version__
+from vitals.api import routes_alerts, routes_ops, routes_readings
+from vitals.api.metrics import Metrics
+from vitals.settings import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+#: The page loads only its own script and style: no inline code, no third parties.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
+    """The clinician API and page over the database of ``sessions``.
+
+    ``settings`` is passed on to the SMS webhooks (public URL, Twilio token).
+    """
+    app = FastAPI(
+        title="vitals clinician API",
+        version=__version__,
+        description=(
+            "Alert history, readings and acknowledgement for clinicians. Authenticate with "
+            "an API key from `vitals keys create`, sent as `Authorization: Bearer <key>` "
+            "(or `X-API-Key`). A clinician key sees only its assigned patients; an admin "
+            "key sees all. Every read of patient data is audited."
+        ),
+    )
+    app.state.sessions = sessions
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.include_router(routes_alerts.router)
+    app.include_router(routes_readings.router)
+    app.include_router(routes_ops.router)
+    mount_sms_webhooks(app, settings, sessions)
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.middleware("http")(_observe)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+    return app
+
+
+def mount_sms_webhooks(app: FastAPI, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """HOOK for the Twilio webhooks of the SMS issue (``notifier/webhooks.py``): mounted
+    here when that module provides its router factory; nothing is mounted otherwise."""
+    try:
+        webhooks = importlib.import_module("notifier.webhooks")
+    except ModuleNotFoundError:
+        return
+    factory = getattr(webhooks, "create_webhook_router", None)
+    if callable(factory):
+        app.include_router(factory(settings, sessions))
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """422 with one readable sentence per problem, plus FastAPI's structured list."""
+    problems = []
+    for item in error.errors():
+        where = " ".join(str(part) for part in item.get("loc", ()))
+        value = item.get("input")
+        shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
+        problems.append(f"{where}: {item.get('msg', 'invalid')}{shown}")
+    return JSONResponse(
+        status_code=422,
+        content={"detail": "; ".join(problems), "errors": jsonable_encoder(error.errors())},
+    )
+
+
+async def _observe(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Count the request under its route template; set the page's security headers."""
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    template = getattr(route, "path", None) or (
+        "/static" if request.url.path.startswith("/static/") else "unmatched"
+    )
+    metrics: Metrics = request.app.state.metrics
+    metrics.observe(request.method, template, response.status_code, time.perf_counter() - started)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if template in ("/", "/static"):
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response

@@ -1,0 +1,230 @@
+"""Decoding of one MQTT payload into a typed :class:`Reading` with NumPy arrays.
+
+Every check names what was wrong. Limits are physiological (RR 250–2500 ms, HR 20–250 bpm,
+see :data:`LIMITS`) or protective (message size, array length). The same objects, one per
+line, are the trace file format, so this decoder also reads traces.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ingest.errors import InvalidPayload
+from ingest.topics import DEVICE_ID, KINDS, Topic, parse_topic
+
+EVENTS = frozenset({"sos", "cancel", "manual"})
+#: Epoch ms accepted for ``ts``: 2001-09-09 .. 2286-11-20, i.e. 13 digits.
+TS_MIN_MS, TS_MAX_MS = 1_000_000_000_000, 9_999_999_999_999
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds a payload must respect.
+
+    RR 250–2500 ms and HR 20–250 bpm are the physiologically possible range of DESIGN.md
+    (250 ms = 240 bpm, 2500 ms = 24 bpm; the HRV Task Force 1996 standards and Kubios
+    artefact correction treat intervals outside roughly this band as artefacts). Accel is
+    bounded by the ±16 g full scale of common wearable IMUs (e.g. Bosch BMI270,
+    ST LSM6DSO). Sampling rates: accel 25–200 Hz (the fall detector's range); PPG/ECG
+    25–1000 Hz.
+    """
+
+    max_bytes: int = 256 * 1024
+    max_samples: int = 60_000
+    rr_min_ms: float = 250.0
+    rr_max_ms: float = 2500.0
+    hr_min_bpm: float = 20.0
+    hr_max_bpm: float = 250.0
+    accel_max_g: float = 16.0
+    accel_fs_hz: tuple[float, float] = (25.0, 200.0)
+    wave_fs_hz: tuple[float, float] = (25.0, 1000.0)
+    hr_fs_hz: tuple[float, float] = (0.01, 10.0)
+
+
+DEFAULT_LIMITS = Limits()
+_EMPTY = np.empty(0, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One decoded payload. Arrays are float64; unused ones are empty."""
+
+    user_id: int
+    device_id: str
+    seq: int
+    ts_ms: int
+    kind: str
+    fs_hz: float = 0.0
+    values: np.ndarray = field(default_factory=lambda: _EMPTY)  # rr_ms, bpm, ppg/ecg samples
+    x: np.ndarray = field(default_factory=lambda: _EMPTY)  # accel, g
+    y: np.ndarray = field(default_factory=lambda: _EMPTY)
+    z: np.ndarray = field(default_factory=lambda: _EMPTY)
+    event: str = ""
+
+    @property
+    def end_ms(self) -> int:
+        """Reading time of the last sample (for rr: the last beat)."""
+        if self.kind == "rr":
+            return self.ts_ms + round(float(self.values[1:].sum()))
+        n = max(len(self.values), len(self.x))
+        if self.fs_hz > 0 and n > 1:
+            return self.ts_ms + round((n - 1) * 1000.0 / self.fs_hz)
+        return self.ts_ms
+
+
+def decode(topic: str | None, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Reading:
+    """Decode and validate one message; raise :class:`InvalidPayload` on anything wrong.
+
+    ``topic`` is None for a line of a trace file, which carries no topic.
+    """
+    parsed_topic = parse_topic(topic) if topic is not None else None
+    device = parsed_topic.device_id if parsed_topic else None
+    user = parsed_topic.user_id if parsed_topic else None
+    if len(raw) > limits.max_bytes:
+        raise InvalidPayload(
+            "too_large",
+            f"{len(raw)} bytes, limit {limits.max_bytes}",
+            device_id=device,
+            user_id=user,
+        )
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidPayload("not_json", str(error), device_id=device, user_id=user) from None
+    return decode_object(obj, parsed_topic, limits)
+
+
+def decode_object(obj: Any, topic: Topic | None, limits: Limits = DEFAULT_LIMITS) -> Reading:
+    """Validate an already-parsed JSON object (a trace line has no topic: pass None)."""
+    device_hint = topic.device_id if topic else None
+    user_hint = topic.user_id if topic else None
+
+    def fail(reason: str, detail: str) -> InvalidPayload:
+        return InvalidPayload(reason, detail, device_id=device_hint, user_id=user_hint)
+
+    if not isinstance(obj, dict):
+        raise fail("wrong_type", f"payload is a JSON {type(obj).__name__}, expected an object")
+    version = obj.get("v")
+    if version != 1 or isinstance(version, bool):
+        raise fail("wrong_version", f"v is {version!r}, this pipeline reads v=1")
+    user = _integer(obj, "user", fail)
+    device = obj.get("device")
+    if not isinstance(device, str) or not DEVICE_ID.fullmatch(device):
+        raise fail("wrong_type", f"device {device!r} is not a device id string")
+    seq = _integer(obj, "seq", fail)
+    ts_ms = _integer(obj, "ts", fail)
+    kind = obj.get("kind")
+    if kind not in KINDS:
+        raise fail("wrong_type", f"kind {kind!r} is not one of {sorted(KINDS)}")
+    if user <= 0 or seq < 0:
+        raise fail("impossible_value", f"user {user} / seq {seq} must be positive")
+    if not TS_MIN_MS <= ts_ms <= TS_MAX_MS:
+        raise fail("impossible_value", f"ts {ts_ms} is not epoch milliseconds")
+    if topic is not None and (topic.user_id, topic.device_id, topic.kind) != (user, device, kind):
+        raise fail(
+            "topic_mismatch",
+            f"topic says user {topic.user_id} device {topic.device_id!r} kind {topic.kind!r}, "
+            f"payload says user {user} device {device!r} kind {kind!r}",
+        )
+    header = Reading(user_id=user, device_id=device, seq=seq, ts_ms=ts_ms, kind=kind)
+    return _BODY_DECODERS[kind](obj, header, fail, limits)
+
+
+def _event(obj: dict[str, Any], header: Reading, fail: Any, limits: Limits) -> Reading:
+    event = obj.get("event")
+    if event not in EVENTS:
+        raise fail("wrong_type", f"event {event!r} is not one of {sorted(EVENTS)}")
+    return replace(header, event=str(event))
+
+
+def _rr(obj: dict[str, Any], header: Reading, fail: Any, limits: Limits) -> Reading:
+    rr = _samples(obj, "rr_ms", fail, limits)
+    _within(rr, "rr_ms", limits.rr_min_ms, limits.rr_max_ms, fail)
+    return replace(header, values=rr)
+
+
+def _hr(obj: dict[str, Any], header: Reading, fail: Any, limits: Limits) -> Reading:
+    fs = _rate(obj, limits.hr_fs_hz, fail)
+    bpm = _samples(obj, "bpm", fail, limits)
+    _within(bpm, "bpm", limits.hr_min_bpm, limits.hr_max_bpm, fail)
+    return replace(header, fs_hz=fs, values=bpm)
+
+
+def _wave(obj: dict[str, Any], header: Reading, fail: Any, limits: Limits) -> Reading:
+    fs = _rate(obj, limits.wave_fs_hz, fail)
+    return replace(header, fs_hz=fs, values=_samples(obj, "values", fail, limits))
+
+
+def _accel(obj: dict[str, Any], header: Reading, fail: Any, limits: Limits) -> Reading:
+    fs = _rate(obj, limits.accel_fs_hz, fail)
+    x, y, z = (_samples(obj, axis, fail, limits) for axis in ("x", "y", "z"))
+    if not len(x) == len(y) == len(z):
+        raise fail("wrong_type", f"x, y, z have {len(x)}, {len(y)}, {len(z)} samples, not equal")
+    for name, axis in (("x", x), ("y", y), ("z", z)):
+        _within(axis, name, -limits.accel_max_g, limits.accel_max_g, fail)
+    return replace(header, fs_hz=fs, x=x, y=y, z=z)
+
+
+_BODY_DECODERS = {
+    "event": _event,
+    "rr": _rr,
+    "hr": _hr,
+    "ppg": _wave,
+    "ecg": _wave,
+    "accel": _accel,
+}
+
+
+def _integer(obj: dict[str, Any], key: str, fail: Any) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise fail("wrong_type", f"{key} is {value!r}, expected an integer")
+    return value
+
+
+def _rate(obj: dict[str, Any], bounds: tuple[float, float], fail: Any) -> float:
+    fs = obj.get("fs")
+    if not isinstance(fs, int | float) or isinstance(fs, bool):
+        raise fail("wrong_type", f"fs is {fs!r}, expected a sampling rate in Hz")
+    if not math.isfinite(fs):
+        raise fail("non_finite", f"fs is {fs!r}")
+    if not bounds[0] <= fs <= bounds[1]:
+        raise fail("impossible_value", f"fs {fs} Hz outside {bounds[0]:g}–{bounds[1]:g} Hz")
+    return float(fs)
+
+
+def _samples(obj: dict[str, Any], key: str, fail: Any, limits: Limits) -> np.ndarray:
+    value = obj.get(key)
+    if not isinstance(value, list) or not value:
+        raise fail("wrong_type", f"{key} must be a non-empty array of numbers")
+    if len(value) > limits.max_samples:
+        raise fail("too_large", f"{key} has {len(value)} samples, limit {limits.max_samples}")
+    if any(type(item) is bool for item in value):
+        raise fail("wrong_type", f"{key} holds a boolean, expected only numbers")
+    try:
+        array = np.array(value)
+    except (ValueError, OverflowError):
+        raise fail("wrong_type", f"{key} is not a flat array of numbers") from None
+    if array.ndim != 1:
+        raise fail("wrong_type", f"{key} is nested, expected a flat array of numbers")
+    if array.dtype.kind not in "iuf":
+        raise fail("wrong_type", f"{key} holds something other than numbers")
+    array = array.astype(np.float64, copy=False)
+    if not np.isfinite(array).all():
+        raise fail("non_finite", f"{key} holds a non-finite value")
+    return array
+
+
+def _within(array: np.ndarray, key: str, low: float, high: float, fail: Any) -> None:
+    bad = (array < low) | (array > high)
+    if bad.any():
+        first = float(array[np.argmax(bad)])
+        raise fail(
+            "impossible_value",
+            f"{key} value {first:g} outside the possible range {low:g}–{high:g}",
+        )

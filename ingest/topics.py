@@ -1,0 +1,44 @@
+"""MQTT topic contract: ``vitals/v1/{userId}/{deviceId}/{kind}`` (a pure helper)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.errors import InvalidPayload
+
+SUBSCRIPTION = "vitals/v1/+/+/+"
+KINDS = frozenset({"rr", "hr", "ppg", "ecg", "accel", "event"})
+DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    user_id: int
+    device_id: str
+    kind: str
+
+    def __str__(self) -> str:
+        return topic_for(self.user_id, self.device_id, self.kind)
+
+
+def topic_for(user_id: int, device_id: str, kind: str) -> str:
+    return f"vitals/v1/{user_id}/{device_id}/{kind}"
+
+
+def parse_topic(topic: str) -> Topic:
+    """Split a topic into user, device and kind; raise :class:`InvalidPayload` (``bad_topic``)
+    naming the offending part otherwise."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != "vitals" or parts[1] != "v1":
+        raise InvalidPayload(
+            "bad_topic", f"topic {topic!r} is not vitals/v1/{{user}}/{{device}}/{{kind}}"
+        )
+    _, _, user, device, kind = parts
+    if not user.isdigit() or user.startswith("0") or len(user) > 10:
+        raise InvalidPayload("bad_topic", f"user {user!r} in topic is not a positive integer")
+    if not DEVICE_ID.fullmatch(device):
+        raise InvalidPayload("bad_topic", f"device {device!r} in topic is not a valid device id")
+    if kind not in KINDS:
+        raise InvalidPayload("bad_topic", f"kind {kind!r} in topic is not one of {sorted(KINDS)}")
+    return Topic(int(user), device, kind)

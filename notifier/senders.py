@@ -1,0 +1,216 @@
+"""Who hands a text to the phone network: Twilio, or an outbox file when no credentials
+are set (demos, development)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
+
+import requests
+from twilio.base import values
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from notifier.errors import NotifierConfigError, PermanentSendError, TransientSendError
+from storage.repositories.people import mask_phone
+
+if TYPE_CHECKING:
+    from vitals.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TWILIO_API_ORIGIN = "https://api.twilio.com"
+#: Seconds to wait for Twilio's answer. Twilio answers a Messages POST in well under a
+#: second; 10 s bounds how long one slow call holds up the notifier loop.
+DEFAULT_TIMEOUT_S = 10.0
+#: How far back a lost send is looked for (Twilio filters DateSent by day).
+LOOKUP_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The provider accepted the text: its id (Twilio ``SM…``) and first status."""
+
+    sid: str
+    status: str
+
+
+class SmsSender(Protocol):
+    """Hands one text to the network; raises TransientSendError or PermanentSendError."""
+
+    def send(self, to: str, body: str, status_callback: str | None) -> SendResult: ...
+
+
+@runtime_checkable
+class SentMessageLookup(Protocol):
+    """A sender that can tell whether a text was already created (after a lost answer)."""
+
+    def find_sent(self, to: str, body: str) -> SendResult | None: ...
+
+
+class _RebasedHttpClient:
+    """Factory of a ``TwilioHttpClient`` whose requests go to ``origin`` instead of
+    https://api.twilio.com (tests, a proxy). The twilio library accepts any http_client
+    in ``Client(..., http_client=...)`` (twilio-python advanced-examples/custom-http-client)."""
+
+    @staticmethod
+    def build(origin: str | None, timeout_s: float, logger: logging.Logger) -> Any:
+        class Rebased(TwilioHttpClient):  # type: ignore[misc]
+            def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+                if origin and url.startswith(TWILIO_API_ORIGIN):
+                    url = origin.rstrip("/") + url[len(TWILIO_API_ORIGIN) :]
+                return super().request(method, url, *args, **kwargs)
+
+        return Rebased(timeout=timeout_s, logger=logger)
+
+
+class TwilioSender:
+    """Sends through the official ``twilio`` library (Messages API).
+
+    Parameters
+    ----------
+    account_sid, auth_token : str
+        Credentials; the token is never logged.
+    from_number, messaging_service_sid : str | None
+        Sender: an E.164 number or a Messaging Service SID (one is required).
+    api_base_url : str | None
+        Origin replacing https://api.twilio.com (a local fake in tests).
+    timeout_s : float
+        Connect and read timeout of each API call (seconds).
+    """
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        from_number: str | None = None,
+        messaging_service_sid: str | None = None,
+        api_base_url: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        if not (from_number or messaging_service_sid):
+            raise NotifierConfigError(
+                "Twilio needs a sender: set twilio_from_number or twilio_messaging_service_sid"
+            )
+        self._from = from_number
+        self._service = messaging_service_sid
+        # the library logs request lines and headers at INFO (never the body); keep its
+        # logger at WARNING so phone-bearing URLs of lookups stay out of the logs
+        quiet = logging.getLogger("notifier.twilio_http")
+        quiet.setLevel(logging.WARNING)
+        http_client = _RebasedHttpClient.build(api_base_url, timeout_s, quiet)
+        self._client = Client(account_sid, auth_token, http_client=http_client, environment={})
+
+    def send(self, to: str, body: str, status_callback: str | None) -> SendResult:
+        try:
+            message = self._client.messages.create(
+                to=to,
+                body=body,
+                from_=self._from or values.unset,
+                messaging_service_sid=self._service or values.unset,
+                status_callback=status_callback or values.unset,
+            )
+        except Exception as error:
+            raise _classify(error, to) from None
+        return SendResult(sid=str(message.sid), status=str(message.status or "queued"))
+
+    def find_sent(self, to: str, body: str) -> SendResult | None:
+        """The newest message to ``to`` with exactly ``body`` in the last day, if any."""
+        try:
+            since = datetime.now(UTC) - LOOKUP_WINDOW
+            for message in self._client.messages.list(to=to, date_sent_after=since, limit=50):
+                if message.body == body:
+                    return SendResult(sid=str(message.sid), status=str(message.status))
+        except Exception as error:
+            raise _classify(error, to) from None
+        return None
+
+
+def _classify(error: Exception, to: str) -> TransientSendError | PermanentSendError:
+    """Map a twilio/requests exception to transient (retry) or permanent (give up)."""
+    masked = mask_phone(to)
+    if isinstance(error, TwilioRestException):
+        status, code = int(error.status), error.code
+        what = f"Twilio answered {status} (code {code}) for {masked}"
+        if status == 429 or status >= 500:
+            return TransientSendError(what, status=status, code=code)
+        return PermanentSendError(what, status=status, code=code)
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return TransientSendError(f"cannot reach Twilio for {masked}: connect timeout")
+    if isinstance(error, requests.exceptions.ConnectionError):
+        # refused before sending, or reset after: the text may exist, look before resending
+        return TransientSendError(
+            f"connection to Twilio failed for {masked}: {type(error).__name__}", maybe_sent=True
+        )
+    if isinstance(error, requests.exceptions.Timeout):
+        return TransientSendError(
+            f"Twilio did not answer in time for {masked} (it may have sent the text)",
+            maybe_sent=True,
+        )
+    return TransientSendError(f"sending to {masked} failed: {type(error).__name__}")
+
+
+class OutboxSender:
+    """No credentials: append each text as a JSON line to ``path`` and print a line with
+    the masked number to ``console`` (the demo shows the texts without a phone)."""
+
+    def __init__(self, path: Path, console: TextIO | None = None) -> None:
+        self.path = Path(path)
+        self._console = console
+
+    def send(self, to: str, body: str, status_callback: str | None) -> SendResult:
+        sid = "OB" + secrets.token_hex(16)
+        record = {
+            "sid": sid,
+            "to": to,
+            "body": body,
+            "status": "sent",
+            "statusCallback": status_callback,
+            "createdAt": datetime.now(UTC).isoformat(),
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as outbox:
+                outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
+        except OSError as error:
+            raise TransientSendError(f"cannot write outbox {self.path}: {error}") from error
+        if self._console is not None:
+            print(f"[SMS to {mask_phone(to)}] {body}", file=self._console, flush=True)
+        return SendResult(sid=sid, status="sent")
+
+    def find_sent(self, to: str, body: str) -> SendResult | None:
+        """The last outbox line to ``to`` with exactly ``body``, if any."""
+        if not self.path.exists():
+            return None
+        found: SendResult | None = None
+        with self.path.open(encoding="utf-8") as outbox:
+            for line in outbox:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line torn by a crash
+                if record.get("to") == to and record.get("body") == body:
+                    found = SendResult(sid=str(record["sid"]), status=str(record["status"]))
+        return found
+
+
+def sender_from_settings(settings: Settings, console: TextIO | None = None) -> SmsSender:
+    """TwilioSender when credentials are set, else an OutboxSender on settings' path."""
+    if settings.twilio_enabled:
+        assert settings.twilio_account_sid is not None
+        assert settings.twilio_auth_token is not None
+        return TwilioSender(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            from_number=settings.twilio_from_number,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            api_base_url=settings.twilio_api_base_url,
+        )
+    return OutboxSender(settings.sms_outbox_path, console=console)

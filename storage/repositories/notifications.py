@@ -1,0 +1,246 @@
+"""SMS notifications: one ``smsNotifications`` row per (alert, contact), claimed before
+the provider is called, and the queries the notifier and the API need.
+
+Row statuses: ``sending`` (claimed, API call under way), ``retrying`` (a transient
+error; ``nextAttemptAt`` says when), ``unconfirmed`` (the call may have reached the
+provider: look it up before any resend), ``unknown`` (could not be confirmed and was not
+resent), ``cancelled`` (alert acknowledged or cleared before a retry), ``failed``, and
+the provider's own ``accepted``/``queued``/``sent``/``delivered``/``undelivered``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    AlertEvent,
+    AlertState,
+    ContactSetting,
+    EmergencyContact,
+    HealthAlert,
+    SmsNotification,
+)
+from storage.repositories.people import mask_phone
+
+CLAIMED = "sending"
+RETRYING = "retrying"
+UNCONFIRMED = "unconfirmed"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The delivery state of one text, as the API shows it (the phone masked)."""
+
+    notification_id: int
+    alert_id: int
+    contact_id: int
+    contact_name: str | None
+    phone_masked: str
+    escalation_level: int
+    status: str
+    provider_sid: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+
+
+def deliveries_of_alert(session: Session, alert_id: int) -> list[Delivery]:
+    """Every text about ``alert_id``, in the order the contacts were texted."""
+    rows = session.execute(
+        select(SmsNotification, EmergencyContact)
+        .join(EmergencyContact, EmergencyContact.id == SmsNotification.contactId)
+        .where(SmsNotification.alertId == alert_id)
+        .order_by(SmsNotification.escalationLevel, SmsNotification.id)
+    ).all()
+    return [
+        Delivery(
+            notification_id=n.id,
+            alert_id=n.alertId,
+            contact_id=n.contactId,
+            contact_name=c.name,
+            phone_masked=mask_phone(c.phone),
+            escalation_level=n.escalationLevel,
+            status=n.status,
+            provider_sid=n.providerSid,
+            attempts=n.attempts,
+            last_error=n.lastError,
+            created_at=n.createdAt,
+            sent_at=n.sentAt,
+            delivered_at=n.deliveredAt,
+            next_attempt_at=n.nextAttemptAt,
+        )
+        for n, c in rows
+    ]
+
+
+def claim_notification(
+    session: Session,
+    *,
+    alert_id: int,
+    contact_id: int,
+    user_id: int,
+    escalation_level: int,
+    body: str,
+    at: datetime,
+) -> SmsNotification | None:
+    """Insert the (alert, contact) row in status ``sending``; None when it exists already
+    (another run claimed this text: it must not be sent twice). Commit before sending."""
+    row = SmsNotification(
+        alertId=alert_id,
+        contactId=contact_id,
+        userId=user_id,
+        escalationLevel=escalation_level,
+        status=CLAIMED,
+        body=body,
+        attempts=0,
+        createdAt=at,
+        updatedAt=at,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
+def notification_by_sid(session: Session, provider_sid: str) -> SmsNotification | None:
+    return session.scalars(
+        select(SmsNotification).where(SmsNotification.providerSid == provider_sid)
+    ).first()
+
+
+def notified_contact_ids(session: Session, alert_id: int) -> set[int]:
+    """Contacts that already have a text (in any state) about ``alert_id``."""
+    return set(
+        session.scalars(
+            select(SmsNotification.contactId).where(SmsNotification.alertId == alert_id)
+        )
+    )
+
+
+def orphaned_claims(session: Session) -> list[SmsNotification]:
+    """Rows claimed whose API call never recorded an outcome (the process died)."""
+    return list(
+        session.scalars(
+            select(SmsNotification)
+            .where(SmsNotification.status == CLAIMED, SmsNotification.providerSid.is_(None))
+            .order_by(SmsNotification.id)
+        )
+    )
+
+
+def due_notifications(
+    session: Session, now: datetime, statuses: Collection[str] = (RETRYING, UNCONFIRMED)
+) -> list[SmsNotification]:
+    """Rows in ``statuses`` whose ``nextAttemptAt`` has come."""
+    return list(
+        session.scalars(
+            select(SmsNotification)
+            .where(
+                SmsNotification.status.in_(list(statuses)),
+                SmsNotification.nextAttemptAt <= now,
+            )
+            .order_by(SmsNotification.nextAttemptAt, SmsNotification.id)
+        )
+    )
+
+
+def texts_since(session: Session, user_id: int, since: datetime) -> int:
+    """Texts about ``user_id``'s alerts created at or after ``since`` (the rate limit)."""
+    return int(
+        session.scalar(
+            select(func.count(SmsNotification.id)).where(
+                SmsNotification.userId == user_id, SmsNotification.createdAt >= since
+            )
+        )
+        or 0
+    )
+
+
+def alerts_awaiting_first_text(
+    session: Session,
+    *,
+    severities: Collection[str],
+    always_kinds: Collection[str],
+    never_kinds: Collection[str],
+    actor: str,
+) -> list[tuple[HealthAlert, AlertState]]:
+    """Open, unacknowledged alerts that qualify (severity in ``severities`` or kind in
+    ``always_kinds``, kind not in ``never_kinds``) and that the notifier (``actor``) has
+    not handled yet: no text claimed and no event of that actor. Oldest first."""
+    has_text = exists().where(SmsNotification.alertId == HealthAlert.id)
+    handled = exists().where(AlertEvent.alertId == HealthAlert.id, AlertEvent.actor == actor)
+    query = (
+        select(HealthAlert, AlertState)
+        .join(AlertState, AlertState.alertId == HealthAlert.id)
+        .where(
+            AlertState.clearedAt.is_(None),
+            HealthAlert.acknowledged.is_not(True),
+            or_(HealthAlert.severity.in_(list(severities)), AlertState.kind.in_(always_kinds)),
+            AlertState.kind.not_in(list(never_kinds)),
+            ~has_text,
+            ~handled,
+        )
+        .order_by(HealthAlert.createdAt, HealthAlert.id)
+    )
+    return [(alert, state) for alert, state in session.execute(query).all()]
+
+
+def due_escalations(session: Session, now: datetime) -> list[tuple[HealthAlert, AlertState]]:
+    """Open, unacknowledged alerts whose ``nextEscalationAt`` has come."""
+    query = (
+        select(HealthAlert, AlertState)
+        .join(AlertState, AlertState.alertId == HealthAlert.id)
+        .where(
+            AlertState.nextEscalationAt <= now,
+            AlertState.clearedAt.is_(None),
+            HealthAlert.acknowledged.is_not(True),
+        )
+        .order_by(AlertState.nextEscalationAt, AlertState.alertId)
+    )
+    return [(alert, state) for alert, state in session.execute(query).all()]
+
+
+def contacts_with_phone(session: Session, phone: str) -> list[EmergencyContact]:
+    """Emergency contacts (of any user) with this E.164 number."""
+    return list(
+        session.scalars(
+            select(EmergencyContact)
+            .where(EmergencyContact.phone == phone)
+            .order_by(EmergencyContact.id)
+        )
+    )
+
+
+def open_alerts_texted_to(session: Session, contact_id: int) -> list[HealthAlert]:
+    """Open, unacknowledged alerts about which ``contact_id`` was texted, newest first."""
+    query = (
+        select(HealthAlert)
+        .join(AlertState, AlertState.alertId == HealthAlert.id)
+        .join(
+            SmsNotification,
+            and_(
+                SmsNotification.alertId == HealthAlert.id,
+                SmsNotification.contactId == contact_id,
+            ),
+        )
+        .where(AlertState.clearedAt.is_(None), HealthAlert.acknowledged.is_not(True))
+        .order_by(HealthAlert.createdAt.desc(), HealthAlert.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def contact_time_zone(session: Session, contact_id: int) -> str | None:
+    """The contact's IANA time zone from ``contactSettings``, if known."""
+    setting = session.get(ContactSetting, contact_id)
+    return setting.timeZone if setting is not None else None

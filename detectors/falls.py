@@ -1,0 +1,524 @@
+"""Fall detection from a 3-axis accelerometer: a state machine in reading time.
+
+A fall is the sequence (Kangas et al. 2008; Bourke et al. 2007/2010; sources and
+defaults in :class:`~detectors.config.DetectorConfig`):
+
+1. **free fall** -- magnitude ``|a|`` below ``fall_freefall_g`` (0.6 g) for at least
+   ``fall_freefall_min_s`` (80 ms);
+2. **impact** -- ``|a|`` above ``fall_impact_g`` (2.5 g) within ``fall_impact_window_s``
+   (1 s) of the end of the free fall (a new free fall before any impact re-arms it);
+3. **posture** -- over ``[impact + fall_settle_s, + fall_still_window_s]`` (1-4 s after
+   the impact) the wearer is *still* (std of ``|a|`` below ``fall_still_std_g``) *and*
+   the gravity vector has turned by more than ``fall_orientation_deg`` (50°) from its
+   low-pass estimate just before the free fall.
+
+Both posture tests are required: stillness alone is also what sitting down hard ends
+in, a jump ends upright (often walking on), lying down gently has no free fall or impact.
+A detected fall is *pending* for ``fall_grace_s`` (30 s) after the posture window;
+:func:`fall_cancel` ("I'm OK") at or before the end of the grace period suppresses it,
+otherwise :func:`fall_step` / :func:`fall_tick` emit one ``open`` of ``fall_detected``
+(critical) whose ``at_ms`` is the end of the grace period -- the same whatever the
+chunking or the time the tick arrives, so a replay reproduces the live alert.
+
+Chunks (any length, 25-200 Hz declared per chunk) must arrive in reading-time order.
+Everything that crosses a chunk boundary -- a free fall still in progress, the impact
+search, the posture sums, the gravity low-pass filter -- lives in :class:`FallState`,
+so a fall straddling chunks is found exactly as in one piece. Within a chunk the work
+is vectorised (magnitude, ``scipy.signal.lfilter`` gravity estimate, run finding, window
+sums); only the few candidate events are visited one by one. Samples overlapping what
+was already seen are dropped (idempotent redelivery); a gap longer than
+``fall_max_gap_s`` drops the candidate in progress (incomplete evidence).
+
+Examples
+--------
+>>> import numpy as np
+>>> from detectors.falls import FallState, fall_step, fall_tick
+>>> fs = 50.0
+>>> t = np.arange(int(10 * fs)) / fs
+>>> mag = np.where((t >= 3.0) & (t < 3.3), 0.2, 1.0)          # 300 ms free fall
+>>> mag = mag + 3.0 * np.exp(-0.5 * ((t - 3.32) / 0.03) ** 2)  # ~4 g impact
+>>> lying = t > 3.4                                            # then on the side, still
+>>> x, z = np.where(lying, mag, 0.0), np.where(lying, 0.0, mag)
+>>> state, actions = fall_step(FallState(), 0, fs, x, np.zeros_like(x), z)
+>>> state.pending_onset_ms, actions
+(3000, [])
+>>> state, actions = fall_tick(state, now_ms=40_000)
+>>> [(a.action, a.alert_type, a.severity, a.at_ms) for a in actions]
+[('open', 'fall_detected', 'critical', 37300)]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.signal import lfilter
+
+from detectors.config import DEFAULT, DetectorConfig
+from detectors.errors import InvalidAccelChunk
+from detectors.rules import AlertAction
+
+__all__ = ["FallState", "fall_cancel", "fall_step", "fall_tick"]
+
+Vec3 = tuple[float, float, float]
+_ZERO: Vec3 = (0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class FallState:
+    """Per-user fall-detector state: JSON-able floats, ints, strings and tuples.
+
+    Attributes
+    ----------
+    next_ms : float or None
+        Reading time expected for the next sample (last sample + 1/fs).
+    gravity_g : tuple of 3 float
+        Low-pass (EWMA) estimate of the gravity vector at the last sample.
+    low_start_ms : float or None
+        Start of a run of ``|a| < fall_freefall_g`` still open at the end of the last chunk.
+    low_ref_g : tuple of 3 float
+        Gravity estimate just before that run started.
+    phase : str
+        ``idle``, ``impact`` (free fall seen, waiting for the impact) or ``post``
+        (impact seen, accumulating the posture window).
+    ref_g : tuple of 3 float
+        Pre-fall gravity of the candidate.
+    freefall_ms, deadline_ms, impact_ms : float or None
+        Candidate free-fall start, impact deadline, impact time.
+    peak_g : float
+        Largest ``|a|`` from the impact to the posture window.
+    post_n, post_sum_g, post_sumsq_g2 : int, float, float
+        Count, sum and sum of squares of ``|a|`` in the posture window so far.
+    post_xyz_g : tuple of 3 float
+        Per-axis sums of the posture window.
+    pending_onset_ms, pending_due_ms : int or None
+        A detected fall waiting for its grace period: onset (free-fall start) and the
+        end of the grace period.
+    pending_peak_g : float
+        Impact peak of the pending fall (for the message).
+    cancel_ms : int or None
+        Latest ``cancel`` event, kept for a fall whose detection is still in progress.
+    blocked_until_ms : float
+        Free falls starting before this are ignored (pending fall, cooldown).
+    """
+
+    next_ms: float | None = None
+    gravity_g: Vec3 = _ZERO
+    low_start_ms: float | None = None
+    low_ref_g: Vec3 = _ZERO
+    phase: str = "idle"
+    ref_g: Vec3 = _ZERO
+    freefall_ms: float | None = None
+    deadline_ms: float | None = None
+    impact_ms: float | None = None
+    peak_g: float = 0.0
+    post_n: int = 0
+    post_sum_g: float = 0.0
+    post_sumsq_g2: float = 0.0
+    post_xyz_g: Vec3 = _ZERO
+    pending_onset_ms: int | None = None
+    pending_due_ms: int | None = None
+    pending_peak_g: float = 0.0
+    cancel_ms: int | None = None
+    blocked_until_ms: float = -math.inf
+
+
+def fall_step(  # noqa: PLR0917 - signature fixed by docs/detectors-api.md
+    state: FallState,
+    start_ms: int,
+    fs_hz: float,
+    x_g: ArrayLike,
+    y_g: ArrayLike,
+    z_g: ArrayLike,
+    config: DetectorConfig = DEFAULT,
+) -> tuple[FallState, list[AlertAction]]:
+    """Fold one accelerometer chunk into a user's fall state.
+
+    Parameters
+    ----------
+    state : FallState
+        The user's state (``FallState()`` for a new user).
+    start_ms : int
+        Reading time of the first sample (epoch ms).
+    fs_hz : float
+        Sampling rate of this chunk, ``fall_min_fs_hz``..``fall_max_fs_hz`` (25-200 Hz).
+    x_g, y_g, z_g : array_like
+        The three axes in g, equal lengths, finite.
+    config : DetectorConfig
+        Thresholds (see the module docstring).
+
+    Returns
+    -------
+    state : FallState
+        The new state.
+    actions : list of AlertAction
+        The ``open`` of ``fall_detected`` when a pending fall's grace period has elapsed
+        by the last sample of this chunk, else empty.
+
+    Raises
+    ------
+    InvalidAccelChunk
+        Sampling rate out of range, axes of different lengths or not 1-D, non-finite values.
+    """
+    x, y, z = _checked_chunk(fs_hz, x_g, y_g, z_g, start_ms=start_ms, cfg=config)
+    dt_ms = 1000.0 / fs_hz
+    t_ms: NDArray[np.float64] = float(start_ms) + np.arange(x.size, dtype=np.float64) * dt_ms
+    if state.next_ms is not None:
+        keep = t_ms >= state.next_ms - dt_ms / 2.0  # drop redelivered/overlapping samples
+        if not keep.any():
+            return state, []
+        x, y, z, t_ms = x[keep], y[keep], z[keep], t_ms[keep]
+        if t_ms[0] - state.next_ms > config.fall_max_gap_s * 1000.0:
+            state = _after_gap(state)
+    if x.size == 0:
+        return state, []
+    state = _process(state, t_ms, dt_ms, np.column_stack((x, y, z)), config)
+    return fall_tick(state, math.floor(t_ms[-1]), config)
+
+
+def fall_cancel(state: FallState, at_ms: int, config: DetectorConfig = DEFAULT) -> FallState:
+    """Apply an "I'm OK" ``cancel`` event at reading time ``at_ms``.
+
+    A pending fall whose grace period has not ended (``at_ms <= pending_due_ms``) is
+    dropped; a cancel after the grace period changes nothing (the alert opens). The
+    time is also remembered, so a cancel that arrives while the fall's detection is
+    still in progress (or before the chunk holding it) suppresses that fall as well.
+
+    Parameters
+    ----------
+    state : FallState
+    at_ms : int
+        Reading time of the cancel event (its ``ts``).
+    config : DetectorConfig
+        Unused today; accepted so every entry point takes the same settings.
+
+    Returns
+    -------
+    FallState
+    """
+    del config
+    at_ms = int(at_ms)
+    remembered = at_ms if state.cancel_ms is None else max(state.cancel_ms, at_ms)
+    state = replace(state, cancel_ms=remembered)
+    if _cancels_pending(state, at_ms):
+        state = replace(
+            state,
+            pending_onset_ms=None,
+            pending_due_ms=None,
+            pending_peak_g=0.0,
+            blocked_until_ms=float(at_ms),
+        )
+    return state
+
+
+def fall_tick(
+    state: FallState, now_ms: int, config: DetectorConfig = DEFAULT
+) -> tuple[FallState, list[AlertAction]]:
+    """Advance reading time without samples: open a pending fall once its grace ended.
+
+    Parameters
+    ----------
+    state : FallState
+    now_ms : int
+        Current reading time (e.g. the latest ``ts`` seen from this user on any stream).
+    config : DetectorConfig
+
+    Returns
+    -------
+    state : FallState
+    actions : list of AlertAction
+        One ``open`` of ``fall_detected`` (critical) if ``now_ms`` is past the end of the
+        pending fall's grace period, else empty. ``at_ms`` is the end of the grace period.
+    """
+    onset, due = state.pending_onset_ms, state.pending_due_ms
+    if onset is None or due is None or now_ms <= due:
+        return state, []
+    peak = state.pending_peak_g
+    action = AlertAction(
+        action="open",
+        alert_type="fall_detected",
+        severity="critical",
+        onset_ms=onset,
+        at_ms=due,
+        heart_rate_bpm=None,
+        stress_level=None,
+        message=(
+            f"Fall detected (impact {peak:.1f} g), not cancelled within {config.fall_grace_s:.0f} s"
+        ),
+    )
+    state = replace(
+        state,
+        pending_onset_ms=None,
+        pending_due_ms=None,
+        pending_peak_g=0.0,
+        blocked_until_ms=due + config.fall_cooldown_s * 1000.0,
+    )
+    return state, [action]
+
+
+# --- internals -----------------------------------------------------------------------------
+
+
+def _checked_chunk(
+    fs_hz: float,
+    x_g: ArrayLike,
+    y_g: ArrayLike,
+    z_g: ArrayLike,
+    *,
+    start_ms: int,
+    cfg: DetectorConfig,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    where = f"accel chunk at start_ms={start_ms}"
+    if not cfg.fall_min_fs_hz <= fs_hz <= cfg.fall_max_fs_hz:
+        raise InvalidAccelChunk(
+            f"{where}: fs_hz={fs_hz!r} outside {cfg.fall_min_fs_hz:g}-{cfg.fall_max_fs_hz:g} Hz"
+        )
+    axes = [np.asarray(a, dtype=np.float64) for a in (x_g, y_g, z_g)]
+    if any(a.ndim != 1 for a in axes) or len({a.size for a in axes}) != 1:
+        shapes = ", ".join(str(a.shape) for a in axes)
+        raise InvalidAccelChunk(f"{where}: x/y/z must be 1-D of equal length, got {shapes}")
+    for name, a in zip("xyz", axes, strict=True):
+        if not np.isfinite(a).all():
+            bad = a[~np.isfinite(a)][0]
+            raise InvalidAccelChunk(f"{where}: {name}_g holds a non-finite value {bad!r}")
+    return axes[0], axes[1], axes[2]
+
+
+def _after_gap(state: FallState) -> FallState:
+    """Forget everything built from contiguous samples; keep pending/cancel/cooldown."""
+    state = replace(state, next_ms=None, gravity_g=_ZERO, low_start_ms=None, low_ref_g=_ZERO)
+    return _to_idle(state)
+
+
+def _to_idle(state: FallState) -> FallState:
+    """Drop the candidate in progress (free fall / impact / posture window)."""
+    return replace(
+        state,
+        phase="idle",
+        ref_g=_ZERO,
+        freefall_ms=None,
+        deadline_ms=None,
+        impact_ms=None,
+        peak_g=0.0,
+        post_n=0,
+        post_sum_g=0.0,
+        post_sumsq_g2=0.0,
+        post_xyz_g=_ZERO,
+    )
+
+
+def _cancels_pending(state: FallState, at_ms: int) -> bool:
+    onset, due = state.pending_onset_ms, state.pending_due_ms
+    return onset is not None and due is not None and onset <= at_ms <= due
+
+
+@dataclass
+class _Chunk:
+    """Vectorised views of one chunk (after overlap removal)."""
+
+    t_ms: NDArray[np.float64]
+    xyz: NDArray[np.float64]  # (n, 3)
+    mag: NDArray[np.float64]
+    gravity: NDArray[np.float64]  # (n, 3) EWMA gravity after each sample
+    prior_gravity: Vec3  # before the first sample
+    ff_end: NDArray[np.int64]  # index of the first sample after each completed low run
+    ff_start_ms: NDArray[np.float64]  # start time of each completed low run
+    ff_ref: NDArray[np.float64]  # (k, 3) gravity just before each completed low run
+    impacts: NDArray[np.int64]  # indices with |a| > impact threshold
+
+    def gravity_before(self, i: int) -> Vec3:
+        if i <= 0:
+            return self.prior_gravity
+        g = self.gravity[i - 1]
+        return (float(g[0]), float(g[1]), float(g[2]))
+
+    def index_at(self, when_ms: float) -> int:
+        """Index of the first sample at or after ``when_ms`` (``n`` if none)."""
+        return int(np.searchsorted(self.t_ms, when_ms, side="left"))
+
+
+def _prepare(
+    state: FallState,
+    t_ms: NDArray[np.float64],
+    dt_ms: float,
+    xyz: NDArray[np.float64],
+    cfg: DetectorConfig,
+) -> tuple[_Chunk, FallState]:
+    mag = np.sqrt(np.einsum("ij,ij->i", xyz, xyz))
+    alpha = 1.0 - math.exp(-dt_ms / (cfg.fall_gravity_tau_s * 1000.0))
+    prior = state.gravity_g if state.next_ms is not None else tuple(float(v) for v in xyz[0])
+    zi = (1.0 - alpha) * np.asarray(prior, dtype=np.float64)[None, :]
+    gravity, _ = lfilter([alpha], [1.0, alpha - 1.0], xyz, axis=0, zi=zi)
+    prior3: Vec3 = (float(prior[0]), float(prior[1]), float(prior[2]))
+
+    low = (mag < cfg.fall_freefall_g).astype(np.int8)
+    edges = np.diff(np.concatenate(([0], low, [0])))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)  # exclusive
+    start_ms = t_ms[starts]
+    before = np.vstack([np.asarray(prior3)[None, :], gravity[:-1]])  # gravity before sample i
+    refs = before[starts]
+    carried = state.low_start_ms is not None
+    if carried and low[0] == 1:  # the run open at the end of the last chunk continues
+        start_ms[0] = state.low_start_ms
+        refs[0] = state.low_ref_g
+    elif carried:  # that run ended exactly at this chunk's first sample
+        starts = np.concatenate(([0], starts))
+        ends = np.concatenate(([0], ends))
+        start_ms = np.concatenate((np.array([state.low_start_ms], dtype=np.float64), start_ms))
+        refs = np.vstack([np.asarray(state.low_ref_g), refs])
+    open_run = ends.size > 0 and ends[-1] == low.size  # still below threshold at the end
+    if open_run:
+        g = refs[-1]
+        state = replace(state, low_start_ms=float(start_ms[-1]), low_ref_g=_vec(g))
+        starts, ends, start_ms, refs = starts[:-1], ends[:-1], start_ms[:-1], refs[:-1]
+    else:
+        state = replace(state, low_start_ms=None, low_ref_g=_ZERO)
+    end_ms = np.where(ends < t_ms.size, t_ms[np.minimum(ends, t_ms.size - 1)], np.inf)
+    long_enough = end_ms - start_ms >= cfg.fall_freefall_min_s * 1000.0 - 1e-6
+    chunk = _Chunk(
+        t_ms=t_ms,
+        xyz=xyz,
+        mag=mag,
+        gravity=gravity,
+        prior_gravity=prior3,
+        ff_end=ends[long_enough].astype(np.int64),
+        ff_start_ms=start_ms[long_enough],
+        ff_ref=refs[long_enough],
+        impacts=np.flatnonzero(mag > cfg.fall_impact_g).astype(np.int64),
+    )
+    last = gravity[-1]
+    state = replace(state, gravity_g=_vec(last), next_ms=float(t_ms[-1] + dt_ms))
+    return chunk, state
+
+
+def _vec(a: NDArray[np.float64] | Vec3) -> Vec3:
+    return (float(a[0]), float(a[1]), float(a[2]))
+
+
+def _process(
+    state: FallState,
+    t_ms: NDArray[np.float64],
+    dt_ms: float,
+    xyz: NDArray[np.float64],
+    cfg: DetectorConfig,
+) -> FallState:
+    c, state = _prepare(state, t_ms, dt_ms, xyz, cfg)
+    n = t_ms.size
+    pos = 0
+    while pos < n:
+        if state.phase == "idle":
+            k = _next_freefall(c, pos, state.blocked_until_ms)
+            if k is None:
+                break
+            state = _arm(state, c, k, cfg)
+            pos = int(c.ff_end[k])
+        elif state.phase == "impact":
+            state, pos = _impact_phase(state, c, pos, cfg)
+        else:
+            state, pos = _post_phase(state, c, pos, cfg)
+    return state
+
+
+def _next_freefall(c: _Chunk, pos: int, blocked_until_ms: float) -> int | None:
+    ok = np.flatnonzero((c.ff_end >= pos) & (c.ff_start_ms >= blocked_until_ms))
+    return int(ok[0]) if ok.size else None
+
+
+def _arm(state: FallState, c: _Chunk, k: int, cfg: DetectorConfig) -> FallState:
+    """Start (or re-arm) the impact search after completed free fall ``k``."""
+    end = int(c.ff_end[k])
+    keep_ref = state.phase == "impact"  # re-armed: keep the posture from before the first dip
+    return replace(
+        state,
+        phase="impact",
+        ref_g=state.ref_g if keep_ref else _vec(c.ff_ref[k]),
+        freefall_ms=state.freefall_ms if keep_ref else float(c.ff_start_ms[k]),
+        deadline_ms=float(c.t_ms[end]) + cfg.fall_impact_window_s * 1000.0,
+    )
+
+
+def _impact_phase(
+    state: FallState, c: _Chunk, pos: int, cfg: DetectorConfig
+) -> tuple[FallState, int]:
+    assert state.deadline_ms is not None
+    limit = c.index_at(state.deadline_ms + 1e-6)  # samples up to the deadline inclusive
+    hits = c.impacts[(c.impacts >= pos) & (c.impacts < limit)]
+    first_hit = int(hits[0]) if hits.size else limit
+    rearm = np.flatnonzero((c.ff_end > pos) & (c.ff_end <= first_hit))
+    if rearm.size:  # another free fall completed before any impact: wait from its end
+        k = int(rearm[-1])
+        return _arm(state, c, k, cfg), int(c.ff_end[k])
+    if hits.size:
+        state = replace(state, phase="post", impact_ms=float(c.t_ms[first_hit]), peak_g=0.0)
+        return state, first_hit
+    if limit < c.t_ms.size:  # deadline passed without impact
+        return _to_idle(state), limit
+    return state, c.t_ms.size
+
+
+def _post_phase(
+    state: FallState, c: _Chunk, pos: int, cfg: DetectorConfig
+) -> tuple[FallState, int]:
+    impact_ms, freefall_ms = state.impact_ms, state.freefall_ms
+    assert impact_ms is not None
+    assert freefall_ms is not None
+    w0 = impact_ms + cfg.fall_settle_s * 1000.0
+    w1 = w0 + cfg.fall_still_window_s * 1000.0
+    i0, i1 = max(pos, c.index_at(w0)), c.index_at(w1)
+    peak = state.peak_g
+    if pos < i0:
+        peak = max(peak, float(c.mag[pos:i0].max()))
+    seg_mag, seg_xyz = c.mag[i0:i1], c.xyz[i0:i1]
+    sums = seg_xyz.sum(axis=0) if i1 > i0 else np.zeros(3)
+    state = replace(
+        state,
+        peak_g=peak,
+        post_n=state.post_n + int(seg_mag.size),
+        post_sum_g=state.post_sum_g + float(seg_mag.sum()),
+        post_sumsq_g2=state.post_sumsq_g2 + float(np.dot(seg_mag, seg_mag)),
+        post_xyz_g=_vec(np.add(state.post_xyz_g, sums)),
+    )
+    if i1 >= c.t_ms.size:  # posture window not complete yet
+        return state, c.t_ms.size
+    if _is_fall(state, cfg):
+        state = _pending(state, round(freefall_ms), round(w1), cfg)
+    return _to_idle(state), i1
+
+
+def _is_fall(state: FallState, cfg: DetectorConfig) -> bool:
+    n = state.post_n
+    if n < 2:
+        return False
+    mean = state.post_sum_g / n
+    std = math.sqrt(max(state.post_sumsq_g2 / n - mean * mean, 0.0))
+    post = np.asarray(state.post_xyz_g) / n
+    ref = np.asarray(state.ref_g)
+    norms = float(np.linalg.norm(post) * np.linalg.norm(ref))
+    if norms < 1e-9:
+        return False
+    cos = float(np.clip(np.dot(post, ref) / norms, -1.0, 1.0))
+    angle_deg = math.degrees(math.acos(cos))
+    return std < cfg.fall_still_std_g and angle_deg > cfg.fall_orientation_deg
+
+
+def _pending(state: FallState, onset_ms: int, detected_ms: int, cfg: DetectorConfig) -> FallState:
+    due = detected_ms + round(cfg.fall_grace_s * 1000.0)
+    state = replace(
+        state,
+        pending_onset_ms=onset_ms,
+        pending_due_ms=due,
+        pending_peak_g=state.peak_g,
+        blocked_until_ms=float(due),
+    )
+    if state.cancel_ms is not None and _cancels_pending(state, state.cancel_ms):
+        state = replace(
+            state,
+            pending_onset_ms=None,
+            pending_due_ms=None,
+            pending_peak_g=0.0,
+            blocked_until_ms=float(state.cancel_ms),
+        )
+    return state

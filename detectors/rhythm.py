@@ -44,7 +44,7 @@ from numpy.typing import NDArray
 from detectors.artifacts import CleanIntervals
 from detectors.config import DEFAULT, DetectorConfig
 
-__all__ = ["RHYTHM_FEATURES", "irregular_probability", "rhythm_features"]
+__all__ = ["RHYTHM_FEATURES", "features_from_rr", "irregular_probability", "rhythm_features"]
 
 FloatArray = NDArray[np.float64]
 
@@ -117,3 +117,24 @@ def irregular_probability(features: FloatArray, config: DetectorConfig = DEFAULT
         )
     z = features @ w + config.rhythm_bias
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def features_from_rr(rr_ms_2d: FloatArray, config: DetectorConfig = DEFAULT) -> FloatArray:
+    """Rhythm feature matrix straight from NaN-padded raw RR (for fitting and analysis).
+
+    Parameters
+    ----------
+    rr_ms_2d : ndarray of float64, shape (n, k)
+    config : DetectorConfig
+
+    Returns
+    -------
+    ndarray of float64, shape (n, 5)
+    """
+    from detectors.artifacts import clean_intervals
+    from detectors.hrv import time_domain_masked
+
+    clean = clean_intervals(rr_ms_2d, config)
+    td = time_domain_masked(clean.rr_filled_ms, clean.nn)
+    return rhythm_features(clean, td["MeanNN"], td["SDNN"], td["RMSSD"], td["_diff"],
+                           td["_diff_mask"])

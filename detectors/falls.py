@@ -100,7 +100,7 @@ class FallState:
         Impact peak of the pending fall (for the message).
     cancel_ms : int or None
         Latest ``cancel`` event, kept for a fall whose detection is still in progress.
-    blocked_until_ms : float
+    blocked_until_ms : float or None
         Free falls starting before this are ignored (pending fall, cooldown).
     """
 
@@ -122,7 +122,7 @@ class FallState:
     pending_due_ms: int | None = None
     pending_peak_g: float = 0.0
     cancel_ms: int | None = None
-    blocked_until_ms: float = -math.inf
+    blocked_until_ms: float | None = None
 
 
 def fall_step(  # noqa: PLR0917 - signature fixed by docs/detectors-api.md
@@ -376,7 +376,7 @@ def _prepare(
         starts, ends, start_ms, refs = starts[:-1], ends[:-1], start_ms[:-1], refs[:-1]
     else:
         state = replace(state, low_start_ms=None, low_ref_g=_ZERO)
-    end_ms = np.where(ends < t_ms.size, t_ms[np.minimum(ends, t_ms.size - 1)], np.inf)
+    end_ms = t_ms[ends]  # every remaining run ended inside this chunk
     long_enough = end_ms - start_ms >= cfg.fall_freefall_min_s * 1000.0 - 1e-6
     chunk = _Chunk(
         t_ms=t_ms,
@@ -422,8 +422,9 @@ def _process(
     return state
 
 
-def _next_freefall(c: _Chunk, pos: int, blocked_until_ms: float) -> int | None:
-    ok = np.flatnonzero((c.ff_end >= pos) & (c.ff_start_ms >= blocked_until_ms))
+def _next_freefall(c: _Chunk, pos: int, blocked_until_ms: float | None) -> int | None:
+    floor_ms = -math.inf if blocked_until_ms is None else blocked_until_ms
+    ok = np.flatnonzero((c.ff_end >= pos) & (c.ff_start_ms >= floor_ms))
     return int(ok[0]) if ok.size else None
 
 

@@ -121,7 +121,7 @@ def clean_intervals(rr_ms_2d: FloatArray, config: DetectorConfig = DEFAULT) -> C
     outlier = (short | long_) & plausible
     explained = np.zeros_like(outlier)
     if outlier.any():
-        _mark_explained(x, reference, short, long_, tol, explained)
+        _mark_explained(x, reference, short, long_, tol=tol, explained=explained)
     nn = plausible & ~outlier
     unexplained = outlier & ~explained
     return CleanIntervals(
@@ -135,6 +135,7 @@ def _mark_explained(
     reference: FloatArray,
     short: BoolArray,
     long_: BoolArray,
+    *,
     tol: float,
     explained: BoolArray,
 ) -> None:

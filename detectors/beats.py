@@ -27,6 +27,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import neurokit2 as nk
 import numpy as np
 from numpy.typing import NDArray
 
@@ -91,8 +92,6 @@ def beats_from_ecg(
     >>> b.quality_ok, 20 <= len(b.beat_ms) <= 26
     (True, True)
     """
-    import neurokit2 as nk
-
     sig = _validated(ecg_mv, fs_hz, "ecg_mv")
     fs = float(fs_hz)
     with warnings.catch_warnings():
@@ -103,8 +102,8 @@ def beats_from_ecg(
         second = _detect(lambda m: nk.ecg_peaks(cleaned, sampling_rate=fs, method=m)[1]
                          ["ECG_R_Peaks"], "hamilton2002")
     sqi = min(_agreement(peaks, second, _MATCH_TOLERANCE_S * fs),
-              _template_share(cleaned, peaks, int(round(0.05 * fs))))
-    return _extraction(cleaned, peaks, fs, start_ms, sqi, config)
+              _template_share(cleaned, peaks, round(0.05 * fs)))
+    return _extraction(cleaned, peaks, fs, start_ms=start_ms, sqi=sqi, config=config)
 
 
 def beats_from_ppg(
@@ -134,8 +133,6 @@ def beats_from_ppg(
     >>> b.quality_ok, 30 <= len(b.beat_ms) <= 40
     (True, True)
     """
-    import neurokit2 as nk
-
     sig = _validated(ppg, fs_hz, "ppg")
     fs = float(fs_hz)
     with warnings.catch_warnings():
@@ -146,8 +143,8 @@ def beats_from_ppg(
         second = _detect(lambda m: nk.ppg_findpeaks(cleaned, sampling_rate=fs, method=m)
                          ["PPG_Peaks"], "bishop")
     sqi = min(_agreement(peaks, second, _MATCH_TOLERANCE_S * fs),
-              _template_share(cleaned, peaks, int(round(0.25 * fs))))
-    return _extraction(cleaned, peaks, fs, start_ms, sqi, config)
+              _template_share(cleaned, peaks, round(0.25 * fs)))
+    return _extraction(cleaned, peaks, fs, start_ms=start_ms, sqi=sqi, config=config)
 
 
 def _validated(signal: NDArray[np.float64], fs_hz: float, name: str) -> NDArray[np.float64]:
@@ -201,14 +198,15 @@ def _template_share(y: NDArray[np.float64], peaks: NDArray[np.int64], half: int)
 
 
 def _extraction(
-    cleaned: NDArray[np.float64], peaks: NDArray[np.int64], fs: float, start_ms: int,
+    cleaned: NDArray[np.float64], peaks: NDArray[np.int64], fs: float, *, start_ms: int,
     sqi: float, config: DetectorConfig,
 ) -> BeatExtraction:
     """Refine peaks, build beat times/intervals and the quality verdict."""
     pos = _parabolic(cleaned, peaks)
     t_ms = pos * (1000.0 / fs)
     rr = np.diff(t_ms)
-    plausible = float(np.mean((rr >= config.rr_min_ms) & (rr <= config.rr_max_ms))) if rr.size else 0.0
+    ok_rr = (rr >= config.rr_min_ms) & (rr <= config.rr_max_ms)
+    plausible = float(np.mean(ok_rr)) if rr.size else 0.0
     quality = sqi * plausible
     ok = bool(quality >= QUALITY_MIN and peaks.size >= MIN_BEATS)
     beat_ms = (int(start_ms) + np.round(t_ms)).astype(np.int64)
@@ -225,4 +223,5 @@ def _parabolic(y: NDArray[np.float64], peaks: NDArray[np.int64]) -> NDArray[np.f
     denom = a - 2.0 * b + c
     with np.errstate(invalid="ignore", divide="ignore"):
         shift = np.where(np.abs(denom) > 1e-12, 0.5 * (a - c) / denom, 0.0)
-    return p + np.clip(shift, -0.5, 0.5)
+    refined: NDArray[np.float64] = p + np.clip(shift, -0.5, 0.5)
+    return refined

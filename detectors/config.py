@@ -73,9 +73,10 @@ class DetectorConfig:
 
     Stress
     ------
-    stress_ewma_alpha : float, default 0.05
-        EWMA weight of the per-user baseline of ln RMSSD and HR (time constant ~20
-        windows = 20 min; cf. Plews et al. 2012, Eur J Appl Physiol 112:3729, rolling
+    stress_ewma_alpha : float, default 0.02
+        EWMA weight of the per-user baseline of ln RMSSD and HR (time constant ~50
+        windows = 50 min, slow enough that a 10 min stress episode does not become the
+        baseline; cf. Plews et al. 2012, Eur J Appl Physiol 112:3729, rolling
         ln RMSSD baselines).
     stress_warmup_windows : int, default 10
         Windows needed before a stress level is emitted (no baseline yet -> None).
@@ -88,8 +89,9 @@ class DetectorConfig:
         dominates acute stress, Kim et al. 2018, Psychiatry Investig 15:235-245; HR rise
         is the sympathetic part, Baevsky & Chernikova 2017).
     stress_z_per_level : float, default 0.75
-        Stress score change per level; level = 1 + round((z + 1) / z_per_level)
-        clipped to 1..10, so baseline (z = 0) maps to ~2-3 and z >= 5.0 maps to 10.
+        Combined z-score per stress level; level = clip(round(3 + z / z_per_level), 1,
+        10): the user's own baseline (z = 0) is 3, level 8 ("high stress") needs
+        z >= 3.375, i.e. ln RMSSD ~3.4 baseline SDs lower with no HR change.
 
     Activity
     --------
@@ -241,7 +243,7 @@ class DetectorConfig:
     rhythm_threshold: float = 0.5
 
     # stress
-    stress_ewma_alpha: float = 0.05
+    stress_ewma_alpha: float = 0.02
     stress_warmup_windows: int = 10
     stress_min_sd_ln_rmssd: float = 0.15
     stress_min_sd_hr_bpm: float = 3.0

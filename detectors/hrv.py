@@ -26,13 +26,18 @@ References
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import welch
 
 from detectors.config import DEFAULT, DetectorConfig
 
-__all__ = ["baevsky_stress_index_batch", "hrv_frequency_batch", "hrv_time_batch"]
+__all__ = [
+    "TimeDomain", "baevsky_stress_index_batch", "hrv_frequency_batch", "hrv_time_batch",
+    "time_domain_masked",
+]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -61,7 +66,7 @@ def hrv_time_batch(nn_ms_2d: FloatArray) -> dict[str, FloatArray]:
     >>> import numpy as np
     >>> out = hrv_time_batch(np.array([[800.0, 860, 790, np.nan], [600, 600, 600, 600]]))
     >>> [round(float(v), 3) for v in out["RMSSD"]]
-    [65.765, 0.0]
+    [65.192, 0.0]
     >>> [float(v) for v in out["pNN50"]]
     [66.66666666666666, 0.0]
     """
@@ -70,23 +75,46 @@ def hrv_time_batch(nn_ms_2d: FloatArray) -> dict[str, FloatArray]:
         raise ValueError(f"nn_ms_2d must be 2-D (n_windows, k), got shape {nn.shape}")
     mask = np.isfinite(nn)
     x = np.where(mask, nn, 0.0)
-    out = time_domain_masked(x, mask, extended=True)
-    for private in ("_diff", "_diff_mask", "_n_diff"):
-        del out[private]
+    td = time_domain_masked(x, mask, extended=True)
+    out = {"MeanNN": td.mean_nn_ms, "SDNN": td.sdnn_ms, "RMSSD": td.rmssd_ms,
+           "pNN50": td.pnn50_pct, **td.extra}
     with np.errstate(invalid="ignore", divide="ignore"):
         out["CVNN"] = out["SDNN"] / out["MeanNN"]
         out["CVSD"] = out["RMSSD"] / out["MeanNN"]
     return out
 
 
-def time_domain_masked(x: FloatArray, mask: BoolArray, extended: bool = False) -> dict[str, FloatArray]:
+@dataclass(frozen=True)
+class TimeDomain:
+    """Core time-domain HRV of a batch plus the successive differences for reuse.
+
+    Attributes
+    ----------
+    mean_nn_ms, sdnn_ms, rmssd_ms, pnn50_pct : ndarray of float64, shape (n,)
+    diff_ms : ndarray of float64, shape (n, k-1)
+        Successive differences of the filled interval matrix.
+    diff_mask : ndarray of bool, shape (n, k-1)
+        Where both intervals of a difference are NN.
+    extra : dict
+        ``SDSD``, ``pNN20``, ``MinNN``, ``MaxNN`` when requested.
+    """
+
+    mean_nn_ms: FloatArray
+    sdnn_ms: FloatArray
+    rmssd_ms: FloatArray
+    pnn50_pct: FloatArray
+    diff_ms: FloatArray
+    diff_mask: BoolArray
+    extra: dict[str, FloatArray] = field(default_factory=dict)
+
+
+def time_domain_masked(x: FloatArray, mask: BoolArray, extended: bool = False) -> TimeDomain:
     """Time-domain HRV where ``mask`` selects the NN intervals of the finite matrix ``x``.
 
     The hot-path core of :func:`hrv_time_batch` and :func:`~detectors.windows.analyze_windows`
     (no NaN handling: ``x`` must be finite everywhere). Also returns the successive
-    differences and their mask for reuse by the rhythm features (keys ``_diff``,
-    ``_diff_mask``, ``_n_diff`` are arrays of the shapes (n, k-1), (n, k-1), (n,)).
-    ``extended`` adds SDSD, pNN20, MinNN and MaxNN.
+    differences and their mask for reuse by the rhythm features. ``extended`` adds
+    SDSD, pNN20, MinNN and MaxNN.
     """
     n_nn = mask.sum(axis=1)
     xm = np.where(mask, x, 0.0)
@@ -103,10 +131,7 @@ def time_domain_masked(x: FloatArray, mask: BoolArray, extended: bool = False) -
         abs_dd = np.abs(dd)
         pnn50 = (abs_dd > 50.0).sum(axis=1) / (n_d + 1) * 100.0
         pnn50[n_d < 1] = np.nan
-        out: dict[str, FloatArray] = {
-            "MeanNN": mean, "SDNN": sdnn, "RMSSD": rmssd, "pNN50": pnn50,
-            "_diff": d, "_diff_mask": dmask, "_n_diff": n_d.astype(np.float64),
-        }
+        extra: dict[str, FloatArray] = {}
         if extended:
             mean_d = dd.sum(axis=1) / n_d
             ddev = np.where(dmask, d - mean_d[:, None], 0.0)
@@ -114,11 +139,11 @@ def time_domain_masked(x: FloatArray, mask: BoolArray, extended: bool = False) -
             sdsd[n_d < 2] = np.nan
             pnn20 = (abs_dd > 20.0).sum(axis=1) / (n_d + 1) * 100.0
             pnn20[n_d < 1] = np.nan
-            out["SDSD"] = sdsd
-            out["pNN20"] = pnn20
-            out["MinNN"] = np.where(n_nn > 0, np.where(mask, x, np.inf).min(axis=1), np.nan)
-            out["MaxNN"] = np.where(n_nn > 0, np.where(mask, x, -np.inf).max(axis=1), np.nan)
-    return out
+            extra["SDSD"] = sdsd
+            extra["pNN20"] = pnn20
+            extra["MinNN"] = np.where(n_nn > 0, np.where(mask, x, np.inf).min(axis=1), np.nan)
+            extra["MaxNN"] = np.where(n_nn > 0, np.where(mask, x, -np.inf).max(axis=1), np.nan)
+    return TimeDomain(mean, sdnn, rmssd, pnn50, d, dmask, extra)
 
 
 def baevsky_stress_index_batch(x: FloatArray, mask: BoolArray) -> FloatArray:
@@ -140,7 +165,7 @@ def baevsky_stress_index_batch(x: FloatArray, mask: BoolArray) -> FloatArray:
     -------
     ndarray of float64, shape (n,)
     """
-    n, k = x.shape
+    n = x.shape[0]
     n_nn = mask.sum(axis=1)
     bins = np.where(mask, np.clip(x * (1.0 / _BAEVSKY_BIN_MS), 0, _MAX_BIN - 1), _MAX_BIN)
     idx = bins.astype(np.int64) + (np.arange(n, dtype=np.int64) * (_MAX_BIN + 1))[:, None]
@@ -153,7 +178,7 @@ def baevsky_stress_index_batch(x: FloatArray, mask: BoolArray) -> FloatArray:
     lo = np.where(mask, x, np.inf).min(axis=1, initial=np.inf)
     range_s = (hi - lo) / 1000.0
     with np.errstate(invalid="ignore", divide="ignore"):
-        si = amo_pct / (2.0 * mo_s * range_s)
+        si: FloatArray = amo_pct / (2.0 * mo_s * range_s)
     si[(n_nn < 2) | ~(range_s > 0)] = np.nan
     return si
 
@@ -236,4 +261,5 @@ def _band_power(freqs: FloatArray, psd: FloatArray, band: tuple[float, float]) -
     sel = (freqs >= band[0]) & (freqs < band[1])
     if sel.sum() < 2:
         return np.full(psd.shape[0], np.nan)
-    return np.asarray(np.trapezoid(psd[:, sel], freqs[sel], axis=1), dtype=np.float64)
+    power: FloatArray = np.asarray(np.trapezoid(psd[:, sel], freqs[sel], axis=1), np.float64)
+    return power

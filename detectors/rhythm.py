@@ -41,8 +41,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.artifacts import CleanIntervals
+from detectors.artifacts import CleanIntervals, clean_intervals
 from detectors.config import DEFAULT, DetectorConfig
+from detectors.hrv import TimeDomain, time_domain_masked
 
 __all__ = ["RHYTHM_FEATURES", "features_from_rr", "irregular_probability", "rhythm_features"]
 
@@ -51,30 +52,23 @@ FloatArray = NDArray[np.float64]
 RHYTHM_FEATURES = ("ln_nrmssd", "tpr", "sd1_sd2", "unexplained", "excluded")
 
 
-def rhythm_features(
-    clean: CleanIntervals,
-    mean_nn_ms: FloatArray,
-    sdnn_ms: FloatArray,
-    rmssd_ms: FloatArray,
-    diff_ms: FloatArray,
-    diff_mask: NDArray[np.bool_],
-) -> FloatArray:
+def rhythm_features(clean: CleanIntervals, td: TimeDomain) -> FloatArray:
     """Rhythm feature matrix, one row per window (see module docstring).
 
     Parameters
     ----------
     clean : CleanIntervals
         Output of :func:`detectors.artifacts.clean_intervals`.
-    mean_nn_ms, sdnn_ms, rmssd_ms : ndarray of float64, shape (n,)
-        Time-domain HRV of the NN series.
-    diff_ms, diff_mask : ndarray, shape (n, k-1)
-        Successive differences of the filled intervals and where both ends are NN.
+    td : TimeDomain
+        Time-domain HRV of the NN series (:func:`detectors.hrv.time_domain_masked`).
 
     Returns
     -------
     ndarray of float64, shape (n, 5)
         NaN in rows without enough NN intervals.
     """
+    mean_nn_ms, sdnn_ms, rmssd_ms = td.mean_nn_ms, td.sdnn_ms, td.rmssd_ms
+    diff_ms, diff_mask = td.diff_ms, td.diff_mask
     n = mean_nn_ms.shape[0]
     feats = np.empty((n, len(RHYTHM_FEATURES)))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -131,10 +125,5 @@ def features_from_rr(rr_ms_2d: FloatArray, config: DetectorConfig = DEFAULT) -> 
     -------
     ndarray of float64, shape (n, 5)
     """
-    from detectors.artifacts import clean_intervals
-    from detectors.hrv import time_domain_masked
-
     clean = clean_intervals(rr_ms_2d, config)
-    td = time_domain_masked(clean.rr_filled_ms, clean.nn)
-    return rhythm_features(clean, td["MeanNN"], td["SDNN"], td["RMSSD"], td["_diff"],
-                           td["_diff_mask"])
+    return rhythm_features(clean, time_domain_masked(clean.rr_filled_ms, clean.nn))

@@ -61,6 +61,7 @@ class WindowBatch:
     def from_lists(
         cls,
         rr_ms: list[list[float]] | list[FloatArray],
+        *,
         user_ids: list[int] | None = None,
         end_ms: list[int] | None = None,
         hr_bpm: list[list[float]] | None = None,
@@ -205,10 +206,9 @@ def analyze_windows(
     td = time_domain_masked(x, nn)
     n_nn = nn.sum(axis=1).astype(np.int64)
     hrv_valid = n_nn >= config.min_beats_hrv
-    mean_nn = td["MeanNN"]
+    mean_nn = td.mean_nn_ms
 
-    feats = rhythm_features(clean, mean_nn, td["SDNN"], td["RMSSD"], td["_diff"],
-                            td["_diff_mask"])
+    feats = rhythm_features(clean, td)
     prob = irregular_probability(feats, config)
     n_plausible = clean.plausible.sum(axis=1)
     rhythm_valid = (
@@ -231,14 +231,17 @@ def analyze_windows(
     heart_rate = np.where(n_nn >= config.min_nn_heart_rate, mean_hr,
                           _mean_hr_samples(batch, config))
     invalid = ~hrv_valid
-    nan_if = lambda a: np.where(invalid, np.nan, a)  # noqa: E731
+
+    def nan_if(a: FloatArray) -> FloatArray:
+        return np.where(invalid, np.nan, a)
+
     return WindowFeatures(
         n_beats=n_beats,
         n_nn=n_nn,
         mean_nn_ms=nan_if(mean_nn),
-        sdnn_ms=nan_if(td["SDNN"]),
-        rmssd_ms=nan_if(td["RMSSD"]),
-        pnn50_pct=nan_if(td["pNN50"]),
+        sdnn_ms=nan_if(td.sdnn_ms),
+        rmssd_ms=nan_if(td.rmssd_ms),
+        pnn50_pct=nan_if(td.pnn50_pct),
         mean_hr_bpm=nan_if(mean_hr),
         stress_index=nan_if(si),
         lf_ms2=nan_if(lf),

@@ -62,7 +62,9 @@ def fit_logistic(x: FloatArray, y: NDArray[np.int64], l2: float = L2) -> tuple[F
     return w, b
 
 
-def evaluate(config: DetectorConfig, seed: int = TEST_SEED, n_per_class: int = 4000) -> dict[str, float]:
+def evaluate(
+    config: DetectorConfig, seed: int = TEST_SEED, n_per_class: int = 4000
+) -> dict[str, float]:
     """Share of windows called irregular per class on a fresh seeded set."""
     rr, _, names = make_dataset(seed, n_per_class)
     p = irregular_probability(features_from_rr(rr, config), config)

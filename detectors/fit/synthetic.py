@@ -42,7 +42,9 @@ def sinus_rr(
     return mean_rr * (1.0 + rsa + mayer + trend + jitter)
 
 
-def add_ectopy(rng: np.random.Generator, rr_ms: FloatArray, burden: tuple[float, float] = (0.02, 0.15)) -> FloatArray:
+def add_ectopy(
+    rng: np.random.Generator, rr_ms: FloatArray, burden: tuple[float, float] = (0.02, 0.15)
+) -> FloatArray:
     """Insert PVCs/PACs (premature + pause pairs) at a per-window burden."""
     rr = rr_ms.copy()
     n, k = rr.shape

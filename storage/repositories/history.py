@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFound, StorageError
@@ -292,12 +292,15 @@ def user_exists(session: Session, user_id: int) -> bool:
     return session.scalar(select(User.id).where(User.id == user_id)) is not None
 
 
-def _epoch_seconds(session: Session) -> ColumnElement[int]:
-    """``healthReadings.createdAt`` as epoch seconds in SQL, per dialect (both store UTC)."""
+def _bucket_index(session: Session, start_s: int, bucket_s: int) -> ColumnElement[int]:
+    """The bucket number of ``healthReadings.createdAt`` in SQL, per dialect (both store
+    UTC): ``floor((epoch seconds - start_s) / bucket_s)``, with SQL integer division."""
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
-        return func.cast(func.strftime("%s", HealthReading.createdAt), literal_column("INTEGER"))
-    return func.unix_timestamp(HealthReading.createdAt)
+        epoch = cast(func.strftime("%s", HealthReading.createdAt), Integer)
+    else:
+        epoch = cast(func.unix_timestamp(HealthReading.createdAt), Integer)
+    return (epoch - start_s) // bucket_s
 
 
 def _float(value: Decimal | float | int | None) -> float | None:
@@ -343,8 +346,7 @@ def readings_series(
     span_s = int((until - since).total_seconds())
     bucket_s = max(1, -(-span_s // max_points))
     start_s = int(since.timestamp())
-    bucket = ((_epoch_seconds(session) - start_s) / bucket_s).label("bucket")
-    bucket_index = func.floor(bucket)
+    bucket_index = _bucket_index(session, start_s, bucket_s)
     query = (
         select(
             bucket_index,

@@ -13,8 +13,9 @@ Rules (all thresholds in :class:`~detectors.config.DetectorConfig`):
 4. *Explained* outliers, the patterns ectopy and beat-detection errors leave
    (Lipponen & Tarvainen 2019, J Med Eng Technol 43:173-181, classify the same shapes):
 
-   - premature beat + compensatory pause: short then long, the pair summing to ~2
-     references (PVC full compensation, PAC near-full; Lown & Wolf 1971);
+   - premature beat + pause: a short interval followed by a non-short one, the pair
+     summing to ~2 references (PVC: full compensatory pause; PAC: a reset pause that
+     may be within 20 % of normal; Lown & Wolf 1971);
    - interpolated ectopic or extra detection: two shorts summing to ~1 reference;
    - missed beat: one long interval of ~2 references (within ``tol`` references).
 
@@ -150,11 +151,12 @@ def _mark_explained(
         ref = reference[rows, cols]
         nxt_long = long_[rows, cols + 1]
         nxt_short = short[rows, cols + 1]
-        compensatory = nxt_long & (np.abs(pair - 2.0 * ref) <= tol * 2.0 * ref)
+        compensatory = ~nxt_short & (np.abs(pair - 2.0 * ref) <= tol * 2.0 * ref)
         split = nxt_short & (np.abs(pair - ref) <= tol * ref)
         hit = compensatory | split
         explained[rows[hit], cols[hit]] = True
-        explained[rows[hit], cols[hit] + 1] = True
+        second = hit & (nxt_long | nxt_short)
+        explained[rows[second], cols[second] + 1] = True
     rows, cols = np.nonzero(long_)
     if rows.size:
         ref = reference[rows, cols]

@@ -281,7 +281,7 @@ def _checked_chunk(
         raise InvalidAccelChunk(f"{where}: x/y/z must be 1-D of equal length, got {shapes}")
     for name, a in zip("xyz", axes, strict=True):
         if not np.isfinite(a).all():
-            bad = a[~np.isfinite(a)][0]
+            bad = float(a[~np.isfinite(a)][0])
             raise InvalidAccelChunk(f"{where}: {name}_g holds a non-finite value {bad!r}")
     return axes[0], axes[1], axes[2]
 

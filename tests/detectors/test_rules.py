@@ -148,7 +148,7 @@ def test_window_without_heart_rate_breaks_the_run() -> None:
     hrs: list[float | None] = [130.0] * 5 + [None] + [130.0] * 5
     _, out = run(hr_series(hrs))
     assert out == []
-    nan_hrs: list[float | None] = [130.0] * 5 + [float("nan")] + [130.0] * 5
+    nan_hrs = [130.0] * 5 + [float("nan")] + [130.0] * 5
     _, out = run(hr_series(nan_hrs))
     assert out == []
 

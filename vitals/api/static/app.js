@@ -145,7 +145,7 @@ async function showChart(userId, userName, aroundIso) {
   if (until) until.setUTCDate(until.getUTCDate() + 1);
   else until = new Date(new Date(aroundIso).getTime() + 2 * 3600e3);
   const since = $("f-since").value ? new Date(`${$("f-since").value}T00:00:00Z`)
-    : new Date(until.getTime() - 24 * 3600e3);
+    : new Date(until.getTime() - 6 * 3600e3);
   params.set("since", since.toISOString());
   params.set("until", until.toISOString());
   try {
@@ -156,8 +156,9 @@ async function showChart(userId, userName, aroundIso) {
     state.chartUser = userId;
     $("chart-title").textContent = `${userName || "Patient"} #${userId} · ${formatTime(since.toISOString())} – ${formatTime(until.toISOString())}`
       + (readings.bucketSeconds ? ` · ${Math.round(readings.bucketSeconds / 60)} min means` : "");
-    $("chart").replaceChildren(drawChart(readings, marks.items, since, until));
     $("chart-card").hidden = false;
+    const width = Math.max(320, Math.min(1000, $("chart").clientWidth || 800));
+    $("chart").replaceChildren(drawChart(readings, marks.items, since, until, width));
     $("chart-card").scrollIntoView({ behavior: "smooth", block: "start" });
   } catch (_) { /* shown already */ }
 }
@@ -169,8 +170,8 @@ function svg(tag, attrs = {}, text = "") {
   return node;
 }
 
-function drawChart(readings, alerts, since, until) {
-  const W = 800, left = 44, right = 10, panelH = 90, gap = 22, top = 8;
+function drawChart(readings, alerts, since, until, W) {
+  const left = 34, right = 10, panelH = 90, gap = 22, top = 8;
   const panels = [
     { key: "heartRateBpm", label: "HR bpm", color: "#d1343a" },
     { key: "hrvRmssdMs", label: "HRV ms", color: "#2563c9" },
@@ -188,7 +189,7 @@ function drawChart(readings, alerts, since, until) {
     if (!Number.isFinite(lo) || !Number.isFinite(hi)) { lo = 0; hi = 1; }
     const y = (v) => y0 + panelH - ((v - lo) / (hi - lo)) * panelH;
     root.append(svg("rect", { x: left, y: y0, width: W - left - right, height: panelH, fill: "#fafbfc", stroke: "#d8dee5" }));
-    root.append(svg("text", { x: 2, y: y0 + 12 }, panel.label));
+    root.append(svg("text", { x: left + 4, y: y0 + 12 }, panel.label));
     root.append(svg("text", { x: left - 4, y: y0 + 10, "text-anchor": "end" }, String(hi)));
     root.append(svg("text", { x: left - 4, y: y0 + panelH, "text-anchor": "end" }, String(lo)));
     let path = "";

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
 
     # -- windows and rules ----------------------------------------------------
     window_seconds: int = Field(60, ge=10, description="Length of a summary window (s)")
+    window_lateness_seconds: int = Field(
+        10, ge=0, description="How late (reading time) data may arrive for a window"
+    )
+    idle_flush_seconds: float = Field(
+        150.0, gt=0, description="Close the open windows of a user silent this long (wall s)"
+    )
 
     # -- SMS ------------------------------------------------------------------
     twilio_account_sid: str | None = Field(None, description="Twilio Account SID (AC...)")

@@ -37,10 +37,16 @@ def mask_phone(phone: str | None) -> str:
 
 
 def add_user(
-    session: Session, *, open_id: str, name: str | None = None, email: str | None = None
+    session: Session,
+    *,
+    open_id: str,
+    name: str | None = None,
+    email: str | None = None,
+    user_id: int | None = None,
 ) -> User:
-    """Register a user (the app normally does this; vitals does it for demos and tests)."""
-    user = User(openId=open_id, name=name, email=email, loginMethod="vitals")
+    """Register a user (the app normally does this; vitals does it for demos, traces and
+    tests). ``user_id`` pins the id, as a simulated trace's payloads name it."""
+    user = User(id=user_id, openId=open_id, name=name, email=email, loginMethod="vitals")
     session.add(user)
     session.flush()
     return user

@@ -2,6 +2,6 @@
 
 from types import ModuleType
 
-from vitals.commands import db, pending, people
+from vitals.commands import api, db, devices, keys, pending, people, replay, run
 
-COMMANDS: tuple[ModuleType, ...] = (db, people, pending)
+COMMANDS: tuple[ModuleType, ...] = (db, people, devices, keys, run, replay, api, pending)

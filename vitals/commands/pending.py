@@ -15,12 +15,9 @@ from vitals.settings import Settings
 
 PENDING = {
     "demo": "run the embedded demo: in-process broker, SQLite, SMS outbox",
-    "run": "run the live pipeline against the configured MQTT broker and database",
     "simulate": "generate a labelled synthetic trace",
-    "replay": "replay a trace through the pipeline in reading time",
     "score": "score raised alerts against a trace's ground-truth labels",
     "alerts": "list alert history",
-    "api": "serve the clinician HTTP API and web page",
 }
 
 

@@ -1,0 +1,111 @@
+"""Per-user streaming state: the beats, HR samples and activity of windows not yet closed,
+plus the detectors' own state (rules, stress baseline, fall machine).
+
+Plain data; the engine mutates it and checkpoints it as JSON with every committed batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detectors import (
+    FallState,
+    RuleState,
+    StressBaseline,
+    state_from_json,
+    state_to_json,
+)
+
+_I64 = np.int64
+_F64 = np.float64
+
+
+@dataclass
+class WindowExtras:
+    """What a window knows besides beats and HR samples."""
+
+    accel_n: int = 0
+    accel_sum_g: float = 0.0
+    accel_sumsq_g2: float = 0.0
+    untrusted: bool = False  # some beats came from a waveform too noisy to trust
+    reading_type: str = "automatic"  # manual / emergency when the user asked or pressed SOS
+
+    def add_accel(self, magnitude_g: np.ndarray) -> None:
+        self.accel_n += int(magnitude_g.size)
+        self.accel_sum_g += float(magnitude_g.sum())
+        self.accel_sumsq_g2 += float(np.dot(magnitude_g, magnitude_g))
+
+    @property
+    def activity_g(self) -> float:
+        """Standard deviation of accel magnitude over the window, NaN when none."""
+        if self.accel_n < 2:
+            return float("nan")
+        mean = self.accel_sum_g / self.accel_n
+        variance = max(self.accel_sumsq_g2 / self.accel_n - mean * mean, 0.0)
+        return float(np.sqrt(variance))
+
+
+@dataclass
+class UserState:
+    user_id: int
+    watermark_ms: int = 0  # latest reading time seen from any of the user's devices
+    closed_until_ms: int = 0  # windows ending at or before this are closed
+    beat_ms: np.ndarray = field(default_factory=lambda: np.empty(0, _I64))
+    rr_ms: np.ndarray = field(default_factory=lambda: np.empty(0, _F64))
+    hr_at_ms: np.ndarray = field(default_factory=lambda: np.empty(0, _I64))
+    hr_bpm: np.ndarray = field(default_factory=lambda: np.empty(0, _F64))
+    extras: dict[int, WindowExtras] = field(default_factory=dict)  # by window end
+    last_hr_bpm: float | None = None
+    rules: RuleState = field(default_factory=RuleState)
+    stress: StressBaseline = field(default_factory=StressBaseline)
+    fall: FallState = field(default_factory=FallState)
+
+    def extras_for(self, window_end_ms: int) -> WindowExtras:
+        found = self.extras.get(window_end_ms)
+        if found is None:
+            found = self.extras[window_end_ms] = WindowExtras()
+        return found
+
+    def add_beats(self, beat_ms: np.ndarray, rr_ms: np.ndarray) -> None:
+        self.beat_ms = np.concatenate((self.beat_ms, beat_ms.astype(_I64)))
+        self.rr_ms = np.concatenate((self.rr_ms, rr_ms.astype(_F64)))
+
+    def add_hr(self, at_ms: np.ndarray, bpm: np.ndarray) -> None:
+        self.hr_at_ms = np.concatenate((self.hr_at_ms, at_ms.astype(_I64)))
+        self.hr_bpm = np.concatenate((self.hr_bpm, bpm.astype(_F64)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "watermark_ms": self.watermark_ms,
+            "closed_until_ms": self.closed_until_ms,
+            "beat_ms": self.beat_ms.tolist(),
+            "rr_ms": self.rr_ms.tolist(),
+            "hr_at_ms": self.hr_at_ms.tolist(),
+            "hr_bpm": self.hr_bpm.tolist(),
+            "extras": {str(end): vars(extra) for end, extra in self.extras.items()},
+            "last_hr_bpm": self.last_hr_bpm,
+            "rules": state_to_json(self.rules),
+            "stress": state_to_json(self.stress),
+            "fall": state_to_json(self.fall),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UserState:
+        return cls(
+            user_id=int(data["user_id"]),
+            watermark_ms=int(data["watermark_ms"]),
+            closed_until_ms=int(data["closed_until_ms"]),
+            beat_ms=np.asarray(data["beat_ms"], dtype=_I64),
+            rr_ms=np.asarray(data["rr_ms"], dtype=_F64),
+            hr_at_ms=np.asarray(data["hr_at_ms"], dtype=_I64),
+            hr_bpm=np.asarray(data["hr_bpm"], dtype=_F64),
+            extras={int(end): WindowExtras(**extra) for end, extra in data["extras"].items()},
+            last_hr_bpm=data["last_hr_bpm"],
+            rules=state_from_json(RuleState, data["rules"]),
+            stress=state_from_json(StressBaseline, data["stress"]),
+            fall=state_from_json(FallState, data["fall"]),
+        )

@@ -1,0 +1,94 @@
+"""``vitals devices add|list|enable|disable|mosquitto``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sqlalchemy import select
+
+from storage.models import Device
+from storage.repositories.devices import add_device, mosquitto_files, set_enabled
+from vitals.commands.common import Subparsers, add_command, open_database
+from vitals.settings import Settings
+
+
+def register(subparsers: Subparsers) -> None:
+    devices = add_command(subparsers, "devices", _usage, "register devices and their credentials")
+    actions = devices.add_subparsers(dest="devices_action", metavar="ACTION", required=True)
+    add = add_command(
+        actions, "add", _add, "register a device for a user; prints its MQTT credential once"
+    )
+    add.add_argument("--user", type=int, required=True, help="user id the device publishes for")
+    add.add_argument("--device", required=True, help="device id, also its MQTT user name")
+    add.add_argument("--label", help="e.g. 'Apple Watch' or 'chest strap'")
+    add_command(actions, "list", _list, "list devices")
+    for name, enabled in (("enable", True), ("disable", False)):
+        toggle = add_command(
+            actions, name, _enable if enabled else _disable, f"{name} a device's publishing"
+        )
+        toggle.add_argument("device")
+    files = add_command(
+        actions,
+        "mosquitto",
+        _mosquitto,
+        "write Mosquitto password and ACL files: each device may publish only for itself",
+    )
+    files.add_argument("--passwd", type=Path, required=True, help="password file to write")
+    files.add_argument("--acl", type=Path, required=True, help="ACL file to write")
+    files.add_argument(
+        "--pipeline-user", default="vitals-ingest", help="broker user of the pipeline (reads all)"
+    )
+
+
+def _usage(args: argparse.Namespace, settings: Settings) -> int:
+    return 2
+
+
+def _add(args: argparse.Namespace, settings: Settings) -> int:
+    _, sessions = open_database(settings)
+    with sessions.begin() as session:
+        device = add_device(session, user_id=args.user, device_id=args.device, label=args.label)
+    print(f"device {device.device_id} registered for user {device.user_id}")
+    print(f"MQTT username: {device.device_id}")
+    print(f"MQTT password: {device.secret}")
+    print(f"publish to:    vitals/v1/{device.user_id}/{device.device_id}/{{kind}}")
+    print("The password is shown only now; only its hash is stored.")
+    return 0
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    _, sessions = open_database(settings)
+    with sessions() as session:
+        for device in session.scalars(select(Device).order_by(Device.userId, Device.deviceId)):
+            state = "enabled" if device.enabled else "disabled"
+            seen = device.lastSeenAt.isoformat() if device.lastSeenAt else "never"
+            print(f"{device.deviceId}\tuser {device.userId}\t{state}\tlast seen {seen}")
+    return 0
+
+
+def _toggle(args: argparse.Namespace, settings: Settings, enabled: bool) -> int:
+    _, sessions = open_database(settings)
+    with sessions.begin() as session:
+        set_enabled(session, args.device, enabled)
+    print(f"device {args.device} {'enabled' if enabled else 'disabled'}")
+    return 0
+
+
+def _enable(args: argparse.Namespace, settings: Settings) -> int:
+    return _toggle(args, settings, True)
+
+
+def _disable(args: argparse.Namespace, settings: Settings) -> int:
+    return _toggle(args, settings, False)
+
+
+def _mosquitto(args: argparse.Namespace, settings: Settings) -> int:
+    _, sessions = open_database(settings)
+    with sessions() as session:
+        passwd, acl = mosquitto_files(session, args.pipeline_user)
+    args.passwd.write_text(passwd)
+    args.passwd.chmod(0o600)
+    args.acl.write_text(acl)
+    print(f"wrote {args.passwd} and {args.acl}; reload Mosquitto (SIGHUP) to apply")
+    return 0

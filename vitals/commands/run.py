@@ -1,0 +1,78 @@
+"""``vitals run``: the live pipeline against the configured broker and database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import signal
+import threading
+from types import FrameType
+
+from prometheus_client import start_http_server
+from sqlalchemy.engine import make_url
+
+from ingest.mqtt_source import MqttSource
+from ingest.processor import Inbound
+from ingest.runner import LiveRunner
+from vitals.commands.common import Subparsers, add_command, open_database
+from vitals.settings import Settings
+from vitals.wiring import build_pipeline
+
+log = logging.getLogger("vitals.run")
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "run",
+        _run,
+        "run the live pipeline against the configured MQTT broker and database",
+        "Subscribe to vitals/v1/+/+/+ (QoS 1, persistent session), store readings and "
+        "alerts, text contacts. SIGTERM/SIGINT finish the batch in flight and exit 0.",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port"
+    )
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    _, sessions = open_database(settings)
+    pipeline = build_pipeline(settings, sessions)
+    inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.mqtt_queue_size)
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    source = MqttSource(
+        settings.mqtt_url,
+        inbox,
+        client_id=settings.mqtt_client_id,
+        username=settings.mqtt_username,
+        password=password,
+        ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+    )
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=pipeline.metrics.registry)
+    stop = pipeline.stop
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the batch in flight", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    pipeline.start_notifier()
+    source.start()
+    log.info("vitals run: %s -> %s", settings.mqtt_url, _safe_url(settings.database_url))
+    runner = LiveRunner(
+        pipeline.processor, inbox, source.ack, idle_flush_s=settings.idle_flush_seconds
+    )
+    worker = threading.Thread(target=runner.run, args=(stop,), name="ingest")
+    worker.start()
+    while worker.is_alive():
+        worker.join(timeout=0.5)
+    source.stop()
+    log.info("vitals run: stopped cleanly %s", pipeline.metrics.summary())
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

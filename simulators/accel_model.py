@@ -11,7 +11,8 @@ deviation of the magnitude stays well below the 0.05 g rest threshold of
 Falls follow the three phases used by fall detectors (Bourke et al. 2007, Gait Posture
 26:194-199; Kangas et al. 2008, Gait Posture 28:285-291): free fall (magnitude drops to
 0.1-0.4 g for 0.25-0.5 s), impact (peak 3-6 g at the wrist), then stillness lying in a
-new orientation. Fall-like activities (Klenk et al. 2011 "FARSEEING"; Bagala et al.
+new orientation (more than 50° from standing and from sitting, the posture-change test
+of ``detectors.falls``). Fall-like activities (Klenk et al. 2011 "FARSEEING"; Bagala et al.
 2012, PLoS One 7:e37062) show part of the signature: sitting down hard (a dip to ~0.6 g
 and a 1.8-2.4 g jolt, then sitting), jumping (true free fall and 3-5 g landings, then
 walking, never stillness).
@@ -51,8 +52,8 @@ GRAVITY = np.stack(
         _unit((-0.92, 0.15, 0.30)),  # walking
         _unit((-0.90, 0.20, 0.35)),  # stairs
         _unit((-0.75, 0.20, 0.60)),  # jogging, elbow bent
-        _unit((0.10, 0.20, 0.97)),  # lying face down after a forward fall
-        _unit((0.20, -0.10, -0.97)),  # lying on the back after a backward fall
+        _unit((0.30, 0.20, -0.93)),  # lying face down after a forward fall
+        _unit((0.60, -0.10, -0.80)),  # lying on the back after a backward fall
         _unit((0.10, 0.97, 0.15)),  # lying on the side after a lateral fall
     ]
 )
@@ -141,7 +142,7 @@ def fall_template(
     peak_g = rng.uniform(3.0, 6.0)
     stumble = _segment(g0, g0 * 1.15, n_stumble)
     stumble += rng.normal(0, 0.08, stumble.shape)
-    falling = _segment(g0 * 0.9, g0 * floor_g, n_ff)
+    falling = _segment(g0 * 0.7, g0 * floor_g, n_ff)
     impact_dir = _unit(tuple(g1 + 0.3 * g0))  # type: ignore[arg-type]
     impact = np.stack([impact_dir * peak_g, impact_dir * peak_g * 0.55], axis=1)
     n_rebound = max(3, round(0.4 * fs_hz))

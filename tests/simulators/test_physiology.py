@@ -137,6 +137,12 @@ def test_falls_show_free_fall_impact_and_stillness(
     still = _around(sig, impact, -3, 60)
     assert still.std() < 0.02
     assert still.mean() == pytest.approx(1.0, abs=0.05)
+    # posture change: the gravity direction turns by more than 50 degrees
+    pre = sig.accel_g[:, (sig.accel_ms >= impact - 4000) & (sig.accel_ms < impact - 2000)]
+    post = sig.accel_g[:, (sig.accel_ms >= impact + 2000) & (sig.accel_ms < impact + 5000)]
+    a, b = pre.mean(axis=1), post.mean(axis=1)
+    angle = np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
+    assert angle > 50
 
 
 def test_cancelled_fall_has_a_cancel_event_inside_the_grace_period(

@@ -448,7 +448,10 @@ def _impact_phase(
     limit = c.index_at(state.deadline_ms + 1e-6)  # samples up to the deadline inclusive
     hits = c.impacts[(c.impacts >= pos) & (c.impacts < limit)]
     first_hit = int(hits[0]) if hits.size else limit
-    rearm = np.flatnonzero((c.ff_end > pos) & (c.ff_end <= first_hit))
+    # free falls that ended after the one that set the deadline (possibly exactly at this
+    # chunk's first sample) and before any impact
+    later = c.t_ms[c.ff_end] + cfg.fall_impact_window_s * 1000.0 > state.deadline_ms + 1e-6
+    rearm = np.flatnonzero(later & (c.ff_end >= pos) & (c.ff_end <= first_hit))
     if rearm.size:  # another free fall completed before any impact: wait from its end
         k = int(rearm[-1])
         return _arm(state, c, k, cfg), int(c.ff_end[k])

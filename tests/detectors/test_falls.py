@@ -230,3 +230,25 @@ def test_bad_chunks_raise_naming_the_problem(fs_hz: float, x: np.ndarray, needle
         fall_step(FallState(), T0_MS, fs_hz, x, np.zeros(10), np.ones(10))
     assert isinstance(err.value, DetectorError)
     assert str(T0_MS) in str(err.value)
+
+
+def stumble_then_fall(fs_hz: float) -> AccelTrace:
+    """Stumble dip at 2.0 s, real free fall 2.8-3.1 s, impact 0.4 s later, then lying."""
+    t = np.arange(int(10 * fs_hz)) / fs_hz
+    mag = np.ones_like(t)
+    mag[(t >= 2.0) & (t < 2.15)] = 0.4
+    mag[(t >= 2.8) & (t < 3.1)] = 0.3
+    mag = mag + 3.0 * np.exp(-0.5 * ((t - 3.5) / 0.03) ** 2)
+    lying = t > 3.6
+    x, z = np.where(lying, mag, 0.0), np.where(lying, 0.0, mag)
+    return AccelTrace("stumble_then_fall", fs_hz, x, np.zeros_like(x), z, True, 2.0)
+
+
+@pytest.mark.parametrize("chunk_samples", [1, 7, 50])
+def test_a_second_free_fall_before_any_impact_rearms_the_impact_search(chunk_samples: int) -> None:
+    trace = stumble_then_fall(50.0)
+    state = feed(trace, chunk_samples / 50.0)[0]
+    assert state.pending_onset_ms == T0_MS + 2000  # onset: the first dip, posture from before it
+    without_second = replace(trace, x_g=trace.x_g.copy(), z_g=trace.z_g.copy())
+    without_second.z_g[140:155] = 1.0  # remove the real free fall: impact too late for the stumble
+    assert feed(without_second, chunk_samples / 50.0)[0].pending_onset_ms is None

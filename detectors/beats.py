@@ -7,7 +7,8 @@ Quality index (0..1) = min(bSQI, tSQI) × share of plausible intervals, where
 
 - bSQI is the agreement (matched / union, 150 ms tolerance) between two independent
   beat detectors: NeuroKit2's default and Hamilton (2002) for ECG, Elgendi et al. (2013)
-  and Bishop & Ercole (2018) for PPG (Li, Clifford & Moody 2008, Physiol Meas 29:15-32);
+  and Charlton et al. (2022, MSPTDfast; Bishop & Ercole's MSPTD is ~100x slower) for PPG
+  (Li, Clifford & Moody 2008, Physiol Meas 29:15-32);
 - tSQI is the share of beats whose waveform correlates > 0.8 with the median beat
   template (±50 ms around R for ECG, ±250 ms around the systolic peak for PPG;
   template matching after Orphanidou et al. 2015, IEEE J Biomed Health Inform
@@ -140,8 +141,9 @@ def beats_from_ppg(
         cleaned = np.asarray(nk.ppg_clean(sig, sampling_rate=fs), dtype=np.float64)
         peaks = _detect(lambda m: nk.ppg_findpeaks(cleaned, sampling_rate=fs, method=m)
                         ["PPG_Peaks"], "elgendi")
-        second = _detect(lambda m: nk.ppg_findpeaks(cleaned, sampling_rate=fs, method=m)
-                         ["PPG_Peaks"], "bishop")
+        # MSPTDfast needs an integer rate; its peaks only feed the agreement index
+        second = _detect(lambda m: nk.ppg_findpeaks(cleaned, sampling_rate=round(fs), method=m)
+                         ["PPG_Peaks"], "charlton")
     sqi = min(_agreement(peaks, second, _MATCH_TOLERANCE_S * fs),
               _template_share(cleaned, peaks, round(0.25 * fs)))
     return _extraction(cleaned, peaks, fs, start_ms=start_ms, sqi=sqi, config=config)
@@ -168,7 +170,7 @@ def _detect(run: Any, method: str) -> NDArray[np.int64]:
     """Run one NeuroKit2 detector; a detector failure on a bad signal means no beats."""
     try:
         return np.unique(np.asarray(run(method), dtype=np.int64))
-    except (ValueError, IndexError, ZeroDivisionError):
+    except (ValueError, IndexError, ZeroDivisionError, TypeError):
         return np.zeros(0, dtype=np.int64)
 
 

@@ -12,9 +12,7 @@ from storage.models import AlertState, HealthAlert, User
 from storage.types import ms_from_utc
 
 
-def alerts_from_db(
-    engine: Engine, open_ids: Mapping[str, int] | None = None
-) -> list[RaisedAlert]:
+def alerts_from_db(engine: Engine, open_ids: Mapping[str, int] | None = None) -> list[RaisedAlert]:
     """Every ``healthAlerts`` row with its type (``alertType``, else ``alertStates.kind``,
     e.g. ``sos``) and ``createdAt``.
 
@@ -23,8 +21,13 @@ def alerts_from_db(
     users not in it keep their database id.
     """
     query = (
-        select(HealthAlert.userId, HealthAlert.alertType, AlertState.kind,
-               HealthAlert.createdAt, User.openId)
+        select(
+            HealthAlert.userId,
+            HealthAlert.alertType,
+            AlertState.kind,
+            HealthAlert.createdAt,
+            User.openId,
+        )
         .outerjoin(AlertState, AlertState.alertId == HealthAlert.id)
         .outerjoin(User, User.id == HealthAlert.userId)
         .order_by(HealthAlert.createdAt, HealthAlert.id)

@@ -111,32 +111,42 @@ def score_alerts(
         mine = [a for a in alerts_list if a.type == alert_type]
         delays = []
         for label in events:
-            hits = [a.created_ms for a in mine if a.user == label.user
-                    and _inside(label, a.created_ms, tolerance_ms)]
+            hits = [
+                a.created_ms
+                for a in mine
+                if a.user == label.user and _inside(label, a.created_ms, tolerance_ms)
+            ]
             if hits:
                 delays.append((min(hits) - label.start_ms) / 1000.0)
-        wrong = [a for a in mine if not any(
-            _inside(lb, a.created_ms, tolerance_ms) for lb in by_type[(a.user, alert_type)]
-        )]
+        wrong = [
+            a
+            for a in mine
+            if not any(
+                _inside(lb, a.created_ms, tolerance_ms) for lb in by_type[(a.user, alert_type)]
+            )
+        ]
         false += wrong
-        scores.append(TypeScore(
-            alert_type=alert_type,
-            events=len(events),
-            detected=len(delays),
-            sensitivity=len(delays) / len(events) if events else math.nan,
-            alerts=len(mine),
-            false_alerts=len(wrong),
-            false_per_hour=len(wrong) / user_hours if user_hours > 0 else math.nan,
-            delay_median_s=float(np.median(delays)) if delays else math.nan,
-            delay_p95_s=float(np.percentile(delays, 95)) if delays else math.nan,
-        ))
+        scores.append(
+            TypeScore(
+                alert_type=alert_type,
+                events=len(events),
+                detected=len(delays),
+                sensitivity=len(delays) / len(events) if events else math.nan,
+                alerts=len(mine),
+                false_alerts=len(wrong),
+                false_per_hour=len(wrong) / user_hours if user_hours > 0 else math.nan,
+                delay_median_s=float(np.median(delays)) if delays else math.nan,
+                delay_p95_s=float(np.percentile(delays, 95)) if delays else math.nan,
+            )
+        )
     confounders: dict[str, tuple[int, dict[str, int]]] = {}
     for name in CONFOUNDER_LABELS:
         mine_labels = [lb for lb in all_labels if lb.type == name]
         counts: dict[str, int] = defaultdict(int)
         for a in false:
-            if any(lb.user == a.user and _inside(lb, a.created_ms, tolerance_ms)
-                   for lb in mine_labels):
+            if any(
+                lb.user == a.user and _inside(lb, a.created_ms, tolerance_ms) for lb in mine_labels
+            ):
                 counts[a.type] += 1
         confounders[name] = (len(mine_labels), dict(sorted(counts.items())))
     return ScoreReport(tuple(scores), confounders, user_hours)

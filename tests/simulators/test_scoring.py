@@ -38,8 +38,13 @@ CANCELLED = Label(2, "cancelled_fall", 80 * MIN, 80 * MIN + 15_000)
         # the right user and time but another type: does not detect AF
         ([RaisedAlert(1, "high_stress", 17 * MIN)], "arrhythmia", 0, 0, math.nan),
         # two alerts for one event: detected once, delay from the first, no false alert
-        ([RaisedAlert(1, "arrhythmia", 30 * MIN), RaisedAlert(1, "arrhythmia", 20 * MIN)],
-         "arrhythmia", 1, 0, 600.0),
+        (
+            [RaisedAlert(1, "arrhythmia", 30 * MIN), RaisedAlert(1, "arrhythmia", 20 * MIN)],
+            "arrhythmia",
+            1,
+            0,
+            600.0,
+        ),
         ([RaisedAlert(2, "fall_detected", 50 * MIN + 31_000)], "fall_detected", 1, 0, 31.0),
     ],
 )
@@ -105,8 +110,7 @@ def test_alerts_from_db_reads_types_sos_and_maps_open_ids(
         sos = HealthAlert(userId=u2, alertType=None, severity="critical", createdAt=_at(3))
         s.add_all([af, sos])
         s.flush()
-        s.add(AlertState(alertId=sos.id, userId=u2, kind="sos", onsetAt=_at(3),
-                         lastSeenAt=_at(3)))
+        s.add(AlertState(alertId=sos.id, userId=u2, kind="sos", onsetAt=_at(3), lastSeenAt=_at(3)))
     alerts = alerts_from_db(engine, {"vitals-sim-1": 101})
     assert alerts == [
         RaisedAlert(u2, "sos", 3 * MIN),

@@ -1,0 +1,71 @@
+"""``vitals score LABELS``: alerts in the database against ground-truth labels."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from simulators.alerts_query import alerts_from_db
+from simulators.errors import SimulatorError
+from simulators.scoring import DEFAULT_TOLERANCE_MS, format_report, score_alerts
+from simulators.trace_io import read_labels, read_manifest
+from vitals.commands.common import Subparsers, add_command, open_database
+from vitals.errors import VitalsError
+from vitals.settings import Settings
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "score",
+        _score,
+        "score raised alerts against a trace's ground-truth labels",
+        "Per alert type: sensitivity, false alerts per user-hour, detection delay.",
+    )
+    parser.add_argument("labels", type=Path, help="<stem>.labels.jsonl (or .csv)")
+    parser.add_argument("--db", help="database URL (default: VITALS_DATABASE_URL)")
+    parser.add_argument(
+        "--users-manifest",
+        type=Path,
+        help="users manifest (default: <stem>.users.json next to LABELS, if present)",
+    )
+    parser.add_argument(
+        "--tolerance-s",
+        type=float,
+        default=DEFAULT_TOLERANCE_MS / 1000,
+        help="an alert up to this long after a label's end still detects it (300)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _score(args: argparse.Namespace, settings: Settings) -> int:
+    if args.db:
+        settings = settings.model_copy(update={"database_url": args.db})
+    try:
+        labels = read_labels(args.labels)
+        manifest_path = args.users_manifest or args.labels.with_name(
+            args.labels.name.replace(".labels.jsonl", ".users.json").replace(
+                ".labels.csv", ".users.json"
+            )
+        )
+        open_ids = None
+        user_hours = float("nan")
+        if manifest_path.exists() and manifest_path != args.labels:
+            manifest = read_manifest(manifest_path)
+            open_ids = {u.open_id: u.user for u in manifest.users}
+            user_hours = manifest.user_hours
+    except SimulatorError as error:
+        raise VitalsError(str(error)) from error
+    engine, _ = open_database(settings)
+    report = score_alerts(
+        labels,
+        alerts_from_db(engine, open_ids),
+        user_hours=user_hours,
+        tolerance_ms=int(args.tolerance_s * 1000),
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(format_report(report))
+    return 0

@@ -12,6 +12,7 @@ import pytest
 from detectors.config import DEFAULT
 from detectors.errors import DetectorError, InvalidVerdict
 from detectors.rules import AlertAction, RuleState, WindowVerdict, rules_step, sos_action
+from detectors.windows import WindowBatch, analyze_windows
 
 T0_MS = 1_763_900_040_000  # a whole minute of reading time
 WIN_MS = 60_000
@@ -375,3 +376,43 @@ def test_config_changes_the_rules() -> None:
         out.extend(actions)
     assert [(a.action, a.alert_type) for a in out] == [("open", "high_heart_rate")]
     assert out[0].at_ms == T0_MS + 5 * WIN_MS
+
+
+# --- end to end: RR intervals -> window features -> verdicts -> actions ----------------
+
+
+def verdicts_from_rr(rr_mean_ms: float, activity_g: float, minutes: int) -> list[WindowVerdict]:
+    """Seeded sinus RR windows through ``analyze_windows``, mapped as the pipeline does."""
+    rng = np.random.default_rng(3)
+    n_beats = int(60_000 / rr_mean_ms)
+    rr = [rr_mean_ms + rng.normal(0.0, 0.02 * rr_mean_ms, n_beats) for _ in range(minutes)]
+    ends = [T0_MS + WIN_MS * (i + 1) for i in range(minutes)]
+    batch = WindowBatch.from_lists(rr, end_ms=ends, activity_g=[activity_g] * minutes)
+    f = analyze_windows(batch)
+    return [
+        WindowVerdict(
+            end_ms=ends[i],
+            heart_rate_bpm=float(f.heart_rate_bpm[i]),
+            stress_level=None,
+            irregular=bool(f.irregular[i]) if bool(f.rhythm_valid[i]) else None,
+            at_rest=bool(f.at_rest[i]),
+        )
+        for i in range(minutes)
+    ]
+
+
+def test_resting_tachycardia_rr_trace_raises_high_heart_rate() -> None:
+    vs = verdicts_from_rr(450.0, activity_g=0.01, minutes=12)  # ~133 bpm at rest
+    assert all(v.heart_rate_bpm is not None and 128 < v.heart_rate_bpm < 138 for v in vs)
+    _, out = run(vs)
+    assert kinds(out) == [(9, "open", "high_heart_rate", "high")]
+
+
+def test_same_rate_while_active_raises_nothing() -> None:
+    _, out = run(verdicts_from_rr(450.0, activity_g=0.4, minutes=12))
+    assert out == []
+
+
+def test_bradycardia_rr_trace_raises_low_heart_rate() -> None:
+    _, out = run(verdicts_from_rr(1650.0, activity_g=0.01, minutes=12))  # ~36 bpm
+    assert [(a.action, a.alert_type) for _, a in out] == [("open", "low_heart_rate")]

@@ -106,6 +106,7 @@ class BatchProcessor:
         self.last_seq: dict[str, int] = {}
         self.restored: set[int] = set()
         self.dead_log = _RateLimitedLog()
+        self.reading_now_ms = 0  # latest reading time seen: the replay/demo clock
 
     # -- batch --------------------------------------------------------------------
     def handle(self, batch: Sequence[Inbound]) -> BatchResult:
@@ -137,6 +138,7 @@ class BatchProcessor:
         result.dead_letters = len(dead)
         result.reading_time_ms = max((r.end_ms for r in readings), default=0)
         result.users = effects.touched
+        self.reading_now_ms = max(self.reading_now_ms, result.reading_time_ms)
         self._commit(effects, dead, {r.device_id for r in readings}, now, result)
         self._count(result, dead, effects.actions)
         return result

@@ -2,6 +2,6 @@
 
 from types import ModuleType
 
-from vitals.commands import api, db, devices, keys, pending, people, replay, run
+from vitals.commands import api, db, demo, devices, keys, pending, people, replay, run
 
-COMMANDS: tuple[ModuleType, ...] = (db, people, devices, keys, run, replay, api, pending)
+COMMANDS: tuple[ModuleType, ...] = (db, people, devices, keys, demo, run, replay, api, pending)

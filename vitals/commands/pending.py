@@ -14,7 +14,6 @@ from vitals.commands.common import Subparsers, add_command
 from vitals.settings import Settings
 
 PENDING = {
-    "demo": "run the embedded demo: in-process broker, SQLite, SMS outbox",
     "simulate": "generate a labelled synthetic trace",
     "score": "score raised alerts against a trace's ground-truth labels",
     "alerts": "list alert history",

@@ -23,7 +23,8 @@ class NotificationPolicy:
         Severities that text contacts. Default high and critical: the alert table of
         ``DESIGN.md`` (low/medium stress alerts stay in-app).
     text_high_stress : bool
-        Also text ``high_stress`` alerts (default False, in-app only, as DESIGN.md says).
+        Text ``high_stress`` alerts too, whatever their severity (default False: in-app
+        only, as DESIGN.md says).
     escalation_delay_s : float
         Unacknowledged for this long after a text, the next contact is texted. Default
         300 s (issue 6; DESIGN.md "escalation delay"): long enough to read and answer a
@@ -75,8 +76,8 @@ class NotificationPolicy:
         """Does an alert of this kind and severity text the contacts?"""
         if kind == SOS:
             return True
-        if kind == HIGH_STRESS and not self.text_high_stress:
-            return False
+        if kind == HIGH_STRESS:
+            return self.text_high_stress  # low/medium by design: severity does not decide
         return severity in self.text_severities
 
     def retry_delay_s(self, attempt: int, rng: random.Random) -> float:

@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
 
@@ -29,8 +29,8 @@ TWILIO_API_ORIGIN = "https://api.twilio.com"
 #: Seconds to wait for Twilio's answer. Twilio answers a Messages POST in well under a
 #: second; 10 s bounds how long one slow call holds up the notifier loop.
 DEFAULT_TIMEOUT_S = 10.0
-#: How far back a lost send is looked for (Twilio filters DateSent by day).
-LOOKUP_WINDOW = timedelta(days=1)
+#: How many of the account's newest messages a lookup of a lost send scans.
+LOOKUP_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -122,11 +122,16 @@ class TwilioSender:
         return SendResult(sid=str(message.sid), status=str(message.status or "queued"))
 
     def find_sent(self, to: str, body: str) -> SendResult | None:
-        """The newest message to ``to`` with exactly ``body`` in the last day, if any."""
+        """The newest of the account's last messages that went to ``to`` with exactly
+        ``body``, if any.
+
+        Filters client-side on purpose: a ``DateSent`` filter would miss a message still
+        queued (no date sent yet), and a ``To`` filter puts the phone number in a URL that
+        HTTP debug logs print.
+        """
         try:
-            since = datetime.now(UTC) - LOOKUP_WINDOW
-            for message in self._client.messages.list(to=to, date_sent_after=since, limit=50):
-                if message.body == body:
+            for message in self._client.messages.list(limit=LOOKUP_LIMIT):
+                if message.to == to and message.body == body:
                     return SendResult(sid=str(message.sid), status=str(message.status))
         except Exception as error:
             raise _classify(error, to) from None

@@ -139,12 +139,13 @@ class NotificationService:
 
     # -- first texts and escalation ----------------------------------------------------
     def _first_texts(self, now: datetime, report: ProcessReport) -> None:
-        never = () if self.policy.text_high_stress else (HIGH_STRESS,)
+        stress = (HIGH_STRESS,)
+        always, never = ((SOS, *stress), ()) if self.policy.text_high_stress else ((SOS,), stress)
         with self._sessions() as session:
             pending = repo.alerts_awaiting_first_text(
                 session,
                 severities=self.policy.text_severities,
-                always_kinds=(SOS,),
+                always_kinds=always,
                 never_kinds=never,
                 actor=ACTOR,
             )

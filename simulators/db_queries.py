@@ -1,14 +1,16 @@
-"""Alerts of a vitals database, as :class:`~simulators.scoring.RaisedAlert` rows."""
+"""What the pipeline wrote to a vitals database: alerts (for scoring) and summary readings
+(for plots)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from simulators.scoring import RaisedAlert
-from storage.models import AlertState, HealthAlert, User
+from storage.models import AlertState, HealthAlert, HealthReading, User
 from storage.types import ms_from_utc
 
 
@@ -42,3 +44,43 @@ def alerts_from_db(engine: Engine, open_ids: Mapping[str, int] | None = None) ->
             user = mapping.get(open_id, user_id) if open_id is not None else user_id
             out.append(RaisedAlert(int(user), str(kind_name), ms_from_utc(created)))
     return out
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One ``healthReadings`` row (window end in epoch ms)."""
+
+    end_ms: int
+    heart_rate_bpm: float | None
+    rmssd_ms: float | None
+    stress_level: int | None
+    arrhythmia: bool | None
+
+
+def db_user_id(engine: Engine, open_id: str | None, user: int) -> int:
+    """The database id of a trace user: by ``openId`` when registered so, else ``user``."""
+    if open_id is None:
+        return user
+    with Session(engine) as session:
+        found = session.scalar(select(User.id).where(User.openId == open_id))
+    return int(found) if found is not None else user
+
+
+def readings_from_db(engine: Engine, user_id: int) -> list[Reading]:
+    """The user's ``healthReadings`` in time order."""
+    query = (
+        select(HealthReading)
+        .where(HealthReading.userId == user_id)
+        .order_by(HealthReading.createdAt, HealthReading.id)
+    )
+    with Session(engine) as session:
+        return [
+            Reading(
+                ms_from_utc(r.createdAt) if r.createdAt else 0,
+                float(r.heartRate) if r.heartRate is not None else None,
+                float(r.hrv) if r.hrv is not None else None,
+                r.stressLevel,
+                r.arrhythmiaDetected,
+            )
+            for r in session.scalars(query)
+        ]

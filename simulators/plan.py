@@ -261,9 +261,12 @@ def _scenario_time(event: dict[str, Any], start_ms: int, where: str) -> int:
     if not clock:
         return parse_time(at)
     start = datetime.fromtimestamp(start_ms / 1000, tz=UTC)
-    moment = start.replace(
-        hour=int(clock[1]), minute=int(clock[2]), second=int(clock[3] or 0), microsecond=0
-    )
+    try:
+        moment = start.replace(
+            hour=int(clock[1]), minute=int(clock[2]), second=int(clock[3] or 0), microsecond=0
+        )
+    except ValueError as error:
+        raise SimulatorError(f"{where}: 'at' {at!r} is not a clock time HH:MM[:SS]") from error
     if moment < start:
         moment += timedelta(days=1)
     return int(moment.timestamp() * 1000)

@@ -4,15 +4,16 @@ contract check of ``DESIGN.md``."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from simulators.payloads import RR_MAX_MS, RR_MIN_MS
-from simulators.trace_io import read_trace
+from simulators.trace_io import open_binary_reader
 
 KINDS = ("rr", "hr", "ppg", "ecg", "accel", "event")
 EVENTS = ("sos", "cancel", "manual")
@@ -112,9 +113,7 @@ def load_user(path: Path, user: int, waveforms: bool = False) -> UserSignals:
     acc: list[np.ndarray] = []
     waves: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
     out = UserSignals()
-    for p in read_trace(path):
-        if p.get("user") != user:
-            continue
+    for p in _user_payloads(path, user):
         kind = p.get("kind")
         if kind == "rr":
             rr = np.asarray(p["rr_ms"], dtype=np.float64)
@@ -139,3 +138,19 @@ def load_user(path: Path, user: int, waveforms: bool = False) -> UserSignals:
         out.accel_g = np.concatenate(acc, axis=1)
     out.waveforms = {k: (np.concatenate(t), np.concatenate(v)) for k, (t, v) in waves.items()}
     return out
+
+
+def _user_payloads(path: Path, user: int) -> Iterator[dict[str, Any]]:
+    """Payloads of one user; lines written by :class:`TraceWriter` start with
+    ``{"v":1,"user":N,`` so other users' lines are skipped without parsing them."""
+    mine = f'{{"v":1,"user":{user},'.encode()
+    ours = b'{"v":1,"user":'
+    with open_binary_reader(path) as f:
+        for line in f:
+            if line.startswith(ours) and not line.startswith(mine):
+                continue
+            if not line.strip():
+                continue
+            payload = orjson.loads(line)
+            if isinstance(payload, dict) and payload.get("user") == user:
+                yield payload

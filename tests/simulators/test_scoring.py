@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from simulators.alerts_query import alerts_from_db
+from simulators.db_queries import alerts_from_db
 from simulators.scoring import RaisedAlert, format_report, score_alerts
 from simulators.trace_io import Label
 from storage.models import AlertState, HealthAlert

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from simulators.alerts_query import alerts_from_db
+from simulators.db_queries import alerts_from_db
 from simulators.errors import SimulatorError
 from simulators.scoring import DEFAULT_TOLERANCE_MS, format_report, score_alerts
 from simulators.trace_io import read_labels, read_manifest

@@ -136,7 +136,8 @@ def encode_cursor(created_at: datetime, alert_id: int) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """The (createdAt, id) a cursor stands for; :class:`InvalidCursor` when it is not one."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
         micros_text, id_text = raw.split(".")
         micros, alert_id = int(micros_text), int(id_text)
         moment = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)

@@ -159,3 +159,22 @@ def test_page_is_served_with_a_strict_policy(client: TestClient) -> None:
     assert page.status_code == 200 and "alert history" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert client.get("/static/app.js").status_code == 200
+
+
+def test_twilio_webhooks_are_mounted_when_configured(
+    sessions: sessionmaker[Session], world: World
+) -> None:
+    from notifier.policy import INBOUND_PATH, WEBHOOK_PREFIX  # noqa: PLC0415
+    from vitals.api import create_app  # noqa: PLC0415
+    from vitals.settings import Settings  # noqa: PLC0415
+
+    url = WEBHOOK_PREFIX + INBOUND_PATH
+    plain = TestClient(create_app(Settings(), sessions))
+    assert plain.post(url, data={"Body": "ACK"}).status_code == 404
+    settings = Settings(
+        twilio_auth_token="token-for-tests",  # type: ignore[arg-type]
+        public_base_url="https://vitals.example.org",
+    )
+    with TestClient(create_app(settings, sessions)) as configured:
+        # mounted, and it refuses an unsigned request
+        assert configured.post(url, data={"Body": "ACK"}).status_code == 403

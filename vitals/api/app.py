@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
+from notifier.webhooks import webhook_router
 from vitals import __version__
 from vitals.api import routes_alerts, routes_ops, routes_readings
 from vitals.api.metrics import Metrics
@@ -61,15 +61,19 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
 
 
 def mount_sms_webhooks(app: FastAPI, settings: Settings, sessions: sessionmaker[Session]) -> None:
-    """HOOK for the Twilio webhooks of the SMS issue (``notifier/webhooks.py``): mounted
-    here when that module provides its router factory; nothing is mounted otherwise."""
-    try:
-        webhooks = importlib.import_module("notifier.webhooks")
-    except ModuleNotFoundError:
+    """Serve the Twilio webhooks of the notifier (inbound ACK replies, delivery status)
+    when a Twilio auth token and the public URL are configured; without them a webhook
+    could not check Twilio's signature, so none is served."""
+    token = settings.twilio_auth_token
+    if token is None or not token.get_secret_value() or not settings.public_base_url:
         return
-    factory = getattr(webhooks, "create_webhook_router", None)
-    if callable(factory):
-        app.include_router(factory(settings, sessions))
+    app.include_router(
+        webhook_router(
+            sessions,
+            auth_token=token.get_secret_value(),
+            public_base_url=settings.public_base_url,
+        )
+    )
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -18,6 +18,7 @@ from notifier.service import NotificationService
 from storage.models import AlertEvent, AlertState
 from storage.repositories.alerts import acknowledge_alert
 from storage.repositories.notifications import Delivery, deliveries_of_alert
+from storage.repositories.people import add_user
 from tests.notifier.conftest import ANNA, BEN, CARA, T0, Family, raise_alert, seconds
 from tests.notifier.fake_twilio import FakeTwilio, Reply
 
@@ -311,8 +312,6 @@ def test_rate_limit_per_user_is_an_event(
 def test_user_without_contacts_is_recorded_once(
     sessions: sessionmaker[Session], service: NotificationService, fake: FakeTwilio
 ) -> None:
-    from storage.repositories.people import add_user
-
     with sessions.begin() as session:
         user_id = add_user(session, open_id="lonely").id
     alert_id = raise_alert(sessions, user_id)

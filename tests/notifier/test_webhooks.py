@@ -67,7 +67,8 @@ def post_signed(
     client: TestClient, token: str, path: str, params: dict[str, str], *, url: str | None = None
 ) -> Response:
     signature = str(RequestValidator(token).compute_signature(url or PUBLIC_URL + path, params))
-    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+    response: Response = client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+    return response
 
 
 def deliveries(sessions: sessionmaker[Session], alert_id: int) -> list[Delivery]:

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from simulators.errors import SimulatorError
 from simulators.generate import Result
 from simulators.plan import EVENT_LABEL, parse_event_rates
-from simulators.errors import SimulatorError
 from simulators.trace_arrays import check_trace
 from simulators.trace_io import companion_paths, read_labels, read_manifest, read_trace
 from storage.repositories.people import normalize_e164
 from vitals.commands import plot, score, simulate, trace_import
+from vitals.errors import VitalsError
 from vitals.settings import Settings
 
 
@@ -119,8 +120,6 @@ def test_scenario_file_and_errors(tmp_path: Path, scenario_file: Path) -> None:
         parse_event_rates("af:2")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"users": [{"user": 1, "events": [{"type": "af", "at": "25:00"}]}]}))
-    from vitals.errors import VitalsError
-
     with pytest.raises(VitalsError, match="not a clock time"):
         run("simulate", "--scenario", str(bad), "-o", str(tmp_path / "x.jsonl"))
 

@@ -238,8 +238,8 @@ class DetectorConfig:
     spectrum_resample_hz: float = 4.0
 
     # rhythm (logistic model; fitted by python -m detectors.fit.fit_rhythm)
-    rhythm_weights: tuple[float, ...] = (8.0124, 16.4083, -7.807, 51.9598, -8.6989)
-    rhythm_bias: float = 14.2908
+    rhythm_weights: tuple[float, ...] = (8.0125, 16.4083, -7.807, 51.9594, -8.6989)
+    rhythm_bias: float = 14.2909
     rhythm_threshold: float = 0.5
 
     # stress

@@ -76,15 +76,15 @@ def rhythm_features(clean: CleanIntervals, td: TimeDomain) -> FloatArray:
         if diff_ms.shape[1] >= 2:
             triple = diff_mask[:, 1:] & diff_mask[:, :-1]
             turning = (diff_ms[:, 1:] * diff_ms[:, :-1] < 0.0) & triple
-            feats[:, 1] = turning.sum(axis=1) / triple.sum(axis=1)
+            feats[:, 1] = np.count_nonzero(turning, axis=1) / np.count_nonzero(triple, axis=1)
         else:
             feats[:, 1] = np.nan
         sd1_sq = 0.5 * rmssd_ms**2
         sd2_sq = np.maximum(2.0 * sdnn_ms**2 - sd1_sq, 1e-6)
         feats[:, 2] = np.sqrt(sd1_sq / sd2_sq)
-        n_plausible = clean.plausible.sum(axis=1)
-        feats[:, 3] = clean.unexplained.sum(axis=1) / n_plausible
-        feats[:, 4] = 1.0 - clean.nn.sum(axis=1) / n_plausible
+        n_plausible = np.count_nonzero(clean.plausible, axis=1)
+        feats[:, 3] = np.count_nonzero(clean.unexplained, axis=1) / n_plausible
+        feats[:, 4] = 1.0 - np.count_nonzero(clean.nn, axis=1) / n_plausible
     return feats
 
 

@@ -204,13 +204,13 @@ def analyze_windows(
     clean = clean_intervals(rr, config)
     x, nn = clean.rr_filled_ms, clean.nn
     td = time_domain_masked(x, nn)
-    n_nn = nn.sum(axis=1).astype(np.int64)
+    n_nn = np.count_nonzero(nn, axis=1).astype(np.int64)
     hrv_valid = n_nn >= config.min_beats_hrv
     mean_nn = td.mean_nn_ms
 
     feats = rhythm_features(clean, td)
     prob = irregular_probability(feats, config)
-    n_plausible = clean.plausible.sum(axis=1)
+    n_plausible = np.count_nonzero(clean.plausible, axis=1)
     rhythm_valid = (
         batch.rhythm_trusted
         & (n_plausible >= config.min_beats_rhythm)

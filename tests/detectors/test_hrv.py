@@ -16,7 +16,7 @@ KEYS = ("MeanNN", "SDNN", "RMSSD", "SDSD", "CVNN", "CVSD", "pNN50", "pNN20", "Mi
 
 def _nk_time(nn_ms: np.ndarray) -> dict[str, float]:
     """NeuroKit2 on peaks built from integer-ms NN at 1000 Hz (intervals exact)."""
-    peaks = np.concatenate([[0], np.cumsum(nn_ms)]).astype(np.int64)
+    peaks = np.round(np.concatenate([[0], np.cumsum(nn_ms)])).astype(np.int64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = nk.hrv_time(peaks, sampling_rate=1000)
@@ -25,7 +25,9 @@ def _nk_time(nn_ms: np.ndarray) -> dict[str, float]:
 
 def test_equals_neurokit_hrv_time_to_1e9() -> None:
     rng = np.random.default_rng(11)
+    # whole ms through NeuroKit2's own samples -> ms conversion: bit-identical intervals
     rows = [*np.round(sinus_rr(rng, 20, 64)), *np.round(af_rr(rng, 20, 64))]
+    rows = [r / 1000 * 1000 for r in rows]
     lengths = rng.integers(20, 65, len(rows))
     nn = np.full((len(rows), 64), np.nan)
     for i, (r, n) in enumerate(zip(rows, lengths, strict=True)):

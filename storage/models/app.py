@@ -100,11 +100,16 @@ class HealthAlert(Base):
     """``healthAlerts``: one row per alert; lifecycle detail lives in our ``alertStates``."""
 
     __tablename__ = "healthAlerts"
-    __table_args__ = (Index(None, "userId", "createdAt"),)
+    # history queries: per patient, per type, and all patients, each newest first
+    __table_args__ = (
+        Index(None, "userId", "createdAt"),
+        Index(None, "alertType", "createdAt"),
+        Index(None, "createdAt"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     userId: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"), nullable=False)
-    alertType: Mapped[str | None] = mapped_column(_enum("alertType", ALERT_TYPES), index=True)
+    alertType: Mapped[str | None] = mapped_column(_enum("alertType", ALERT_TYPES))
     severity: Mapped[str | None] = mapped_column(_enum("severity", SEVERITIES))
     message: Mapped[str | None] = mapped_column(Text)
     heartRate: Mapped[int | None] = mapped_column(Integer)

@@ -125,7 +125,12 @@ def test_mariadb_keys_indexes_and_charset(mysql_url: str) -> None:
             (["userId"], "users")
         ]
     alert_indexes = {tuple(ix["column_names"]) for ix in inspector.get_indexes("healthAlerts")}
-    assert {("userId", "createdAt"), ("alertType",), ("acknowledged",)} <= alert_indexes
+    assert {
+        ("userId", "createdAt"),
+        ("alertType", "createdAt"),
+        ("createdAt",),
+        ("acknowledged",),
+    } <= alert_indexes
     reading_indexes = {tuple(ix["column_names"]) for ix in inspector.get_indexes("healthReadings")}
     assert ("userId", "createdAt") in reading_indexes
     with engine.connect() as connection:

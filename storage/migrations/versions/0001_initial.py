@@ -317,7 +317,13 @@ def upgrade() -> None:
             op.f("ix_healthAlerts_acknowledged"), "healthAlerts", ["acknowledged"], unique=False
         )
         op.create_index(
-            op.f("ix_healthAlerts_alertType"), "healthAlerts", ["alertType"], unique=False
+            op.f("ix_healthAlerts_alertType_createdAt"),
+            "healthAlerts",
+            ["alertType", "createdAt"],
+            unique=False,
+        )
+        op.create_index(
+            op.f("ix_healthAlerts_createdAt"), "healthAlerts", ["createdAt"], unique=False
         )
         op.create_index(
             op.f("ix_healthAlerts_userId_createdAt"),

@@ -50,11 +50,13 @@ def make_windows(n: int, k: int, seed: int) -> np.ndarray:
     """
     rng = np.random.default_rng(seed)
     n_sinus, n_ect = int(n * 0.45), int(n * 0.30)
-    rr = np.vstack([
-        sinus_rr(rng, n_sinus, k),
-        add_ectopy(rng, sinus_rr(rng, n_ect, k)),
-        af_rr(rng, n - n_sinus - n_ect, k),
-    ])
+    rr = np.vstack(
+        [
+            sinus_rr(rng, n_sinus, k),
+            add_ectopy(rng, sinus_rr(rng, n_ect, k)),
+            af_rr(rng, n - n_sinus - n_ect, k),
+        ]
+    )
     return np.round(rr[rng.permutation(n)]) / 1000 * 1000
 
 
@@ -107,11 +109,16 @@ def main() -> dict[str, Any]:
     ours = hrv_time_batch(rr[sample])
     dev_batch = max(_rel(float(ours[k][j]), ref[k]) for j, ref in enumerate(refs) for k in KEYS)
     feats = analyze_windows(batch, frequency=False)
-    mapping = {"MeanNN": feats.mean_nn_ms, "SDNN": feats.sdnn_ms, "RMSSD": feats.rmssd_ms,
-               "pNN50": feats.pnn50_pct}
+    mapping = {
+        "MeanNN": feats.mean_nn_ms,
+        "SDNN": feats.sdnn_ms,
+        "RMSSD": feats.rmssd_ms,
+        "pNN50": feats.pnn50_pct,
+    }
     untouched = [j for j, i in enumerate(sample) if feats.n_nn[i] == N_BEATS]
-    dev_windows = max(_rel(float(mapping[k][sample[j]]), refs[j][k])
-                      for j in untouched for k in mapping)
+    dev_windows = max(
+        _rel(float(mapping[k][sample[j]]), refs[j][k]) for j in untouched for k in mapping
+    )
 
     results: dict[str, Any] = {
         "windows": N_WINDOWS,

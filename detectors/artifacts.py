@@ -121,7 +121,10 @@ def clean_intervals(rr_ms_2d: FloatArray, config: DetectorConfig = DEFAULT) -> C
     nn = plausible & ~outlier
     unexplained = outlier & ~explained
     return CleanIntervals(
-        rr_filled_ms=x, plausible=plausible, nn=nn, unexplained=unexplained,
+        rr_filled_ms=x,
+        plausible=plausible,
+        nn=nn,
+        unexplained=unexplained,
         reference_ms=reference,
     )
 
@@ -139,12 +142,12 @@ def _trimmed_reference(x: FloatArray) -> Float32Array:
         return np.broadcast_to(med, x.shape).copy()
     width = k + 2 * half
     xp = np.empty((n, width), dtype=np.float32)
-    xp[:, half:half + k] = x
+    xp[:, half : half + k] = x
     xp[:, :half] = x[:, :1]
-    xp[:, half + k:] = x[:, -1:]
+    xp[:, half + k :] = x[:, -1:]
     flat = xp.ravel()
     length = flat.size - 2 * half
-    views = [flat[i:i + length] for i in range(_REFERENCE_WIDTH)]
+    views = [flat[i : i + length] for i in range(_REFERENCE_WIDTH)]
     total = views[0] + views[1]
     hi = np.maximum(views[0], views[1])
     lo = np.minimum(views[0], views[1])
@@ -156,8 +159,8 @@ def _trimmed_reference(x: FloatArray) -> Float32Array:
     total -= lo
     total *= np.float32(1.0 / (_REFERENCE_WIDTH - 2))
     out = np.empty(n * width, dtype=np.float32)
-    out[half:half + length] = total
-    result: Float32Array = out.reshape(n, width)[:, half:half + k]
+    out[half : half + length] = total
+    result: Float32Array = out.reshape(n, width)[:, half : half + k]
     return result
 
 

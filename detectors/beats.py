@@ -98,12 +98,18 @@ def beats_from_ecg(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cleaned = np.asarray(nk.ecg_clean(sig, sampling_rate=fs), dtype=np.float64)
-        peaks = _detect(lambda m: nk.ecg_peaks(cleaned, sampling_rate=fs, method=m)[1]
-                        ["ECG_R_Peaks"], "neurokit")
-        second = _detect(lambda m: nk.ecg_peaks(cleaned, sampling_rate=fs, method=m)[1]
-                         ["ECG_R_Peaks"], "hamilton2002")
-    sqi = min(_agreement(peaks, second, _MATCH_TOLERANCE_S * fs),
-              _template_share(cleaned, peaks, round(0.05 * fs)))
+        peaks = _detect(
+            lambda m: nk.ecg_peaks(cleaned, sampling_rate=fs, method=m)[1]["ECG_R_Peaks"],
+            "neurokit",
+        )
+        second = _detect(
+            lambda m: nk.ecg_peaks(cleaned, sampling_rate=fs, method=m)[1]["ECG_R_Peaks"],
+            "hamilton2002",
+        )
+    sqi = min(
+        _agreement(peaks, second, _MATCH_TOLERANCE_S * fs),
+        _template_share(cleaned, peaks, round(0.05 * fs)),
+    )
     return _extraction(cleaned, peaks, fs, start_ms=start_ms, sqi=sqi, config=config)
 
 
@@ -139,13 +145,18 @@ def beats_from_ppg(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cleaned = np.asarray(nk.ppg_clean(sig, sampling_rate=fs), dtype=np.float64)
-        peaks = _detect(lambda m: nk.ppg_findpeaks(cleaned, sampling_rate=fs, method=m)
-                        ["PPG_Peaks"], "elgendi")
+        peaks = _detect(
+            lambda m: nk.ppg_findpeaks(cleaned, sampling_rate=fs, method=m)["PPG_Peaks"], "elgendi"
+        )
         # MSPTDfast needs an integer rate; its peaks only feed the agreement index
-        second = _detect(lambda m: nk.ppg_findpeaks(cleaned, sampling_rate=round(fs), method=m)
-                         ["PPG_Peaks"], "charlton")
-    sqi = min(_agreement(peaks, second, _MATCH_TOLERANCE_S * fs),
-              _template_share(cleaned, peaks, round(0.25 * fs)))
+        second = _detect(
+            lambda m: nk.ppg_findpeaks(cleaned, sampling_rate=round(fs), method=m)["PPG_Peaks"],
+            "charlton",
+        )
+    sqi = min(
+        _agreement(peaks, second, _MATCH_TOLERANCE_S * fs),
+        _template_share(cleaned, peaks, round(0.25 * fs)),
+    )
     return _extraction(cleaned, peaks, fs, start_ms=start_ms, sqi=sqi, config=config)
 
 
@@ -200,8 +211,13 @@ def _template_share(y: NDArray[np.float64], peaks: NDArray[np.int64], half: int)
 
 
 def _extraction(
-    cleaned: NDArray[np.float64], peaks: NDArray[np.int64], fs: float, *, start_ms: int,
-    sqi: float, config: DetectorConfig,
+    cleaned: NDArray[np.float64],
+    peaks: NDArray[np.int64],
+    fs: float,
+    *,
+    start_ms: int,
+    sqi: float,
+    config: DetectorConfig,
 ) -> BeatExtraction:
     """Refine peaks, build beat times/intervals and the quality verdict."""
     pos = _parabolic(cleaned, peaks)
@@ -212,8 +228,9 @@ def _extraction(
     quality = sqi * plausible
     ok = bool(quality >= QUALITY_MIN and peaks.size >= MIN_BEATS)
     beat_ms = (int(start_ms) + np.round(t_ms)).astype(np.int64)
-    return BeatExtraction(beat_ms=beat_ms, rr_ms=rr.astype(np.float64), quality_ok=ok,
-                          quality=float(quality))
+    return BeatExtraction(
+        beat_ms=beat_ms, rr_ms=rr.astype(np.float64), quality_ok=ok, quality=float(quality)
+    )
 
 
 def _parabolic(y: NDArray[np.float64], peaks: NDArray[np.int64]) -> NDArray[np.float64]:

@@ -35,7 +35,10 @@ from scipy.signal import welch
 from detectors.config import DEFAULT, DetectorConfig
 
 __all__ = [
-    "TimeDomain", "baevsky_stress_index_batch", "hrv_frequency_batch", "hrv_time_batch",
+    "TimeDomain",
+    "baevsky_stress_index_batch",
+    "hrv_frequency_batch",
+    "hrv_time_batch",
     "time_domain_masked",
 ]
 
@@ -76,8 +79,13 @@ def hrv_time_batch(nn_ms_2d: FloatArray) -> dict[str, FloatArray]:
     mask = np.isfinite(nn)
     x = np.where(mask, nn, 0.0)
     td = time_domain_masked(x, mask, extended=True)
-    out = {"MeanNN": td.mean_nn_ms, "SDNN": td.sdnn_ms, "RMSSD": td.rmssd_ms,
-           "pNN50": td.pnn50_pct, **td.extra}
+    out = {
+        "MeanNN": td.mean_nn_ms,
+        "SDNN": td.sdnn_ms,
+        "RMSSD": td.rmssd_ms,
+        "pNN50": td.pnn50_pct,
+        **td.extra,
+    }
     with np.errstate(invalid="ignore", divide="ignore"):
         out["CVNN"] = out["SDNN"] / out["MeanNN"]
         out["CVSD"] = out["RMSSD"] / out["MeanNN"]
@@ -233,8 +241,9 @@ def hrv_frequency_batch(
         n_samples = int(b * bucket_s * fs)
         grid = t_first[rows, None] + np.arange(n_samples) * (1000.0 / fs)
         y = _interp_rows(t_ms[rows], x[rows], mask[rows], grid)
-        freqs, psd = welch(y, fs=fs, window="hann", nperseg=min(n_samples, 256),
-                           detrend="linear", axis=1)
+        freqs, psd = welch(
+            y, fs=fs, window="hann", nperseg=min(n_samples, 256), detrend="linear", axis=1
+        )
         lf[rows] = _band_power(freqs, psd, config.lf_band_hz)
         hf[rows] = _band_power(freqs, psd, config.hf_band_hz)
     with np.errstate(invalid="ignore", divide="ignore"):

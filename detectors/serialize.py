@@ -127,8 +127,9 @@ def _decode_container(origin: Any, args: tuple[Any, ...], value: Any, where: str
         if not isinstance(value, dict):
             raise TypeError(f"{where}: expected an object, got {type(value).__name__}")
         key_t, val_t = args if args else (Any, Any)
-        return {_decode(key_t, k, where): _decode(val_t, v, f"{where}[{k}]")
-                for k, v in value.items()}
+        return {
+            _decode(key_t, k, where): _decode(val_t, v, f"{where}[{k}]") for k, v in value.items()
+        }
     if not isinstance(value, list):
         raise TypeError(f"{where}: expected a list, got {type(value).__name__}")
     if origin is list or (len(args) == 2 and args[1] is Ellipsis) or not args:

@@ -85,13 +85,16 @@ class WindowBatch:
             end_ms=np.asarray(end_ms if end_ms is not None else np.zeros(n), np.int64),
             rr_ms=np.concatenate([np.asarray(r, np.float64) for r in rr_ms]) if n else np.zeros(0),
             rr_offsets=np.concatenate([[0], np.cumsum(rr_counts)]).astype(np.int64),
-            hr_bpm=(np.concatenate([np.asarray(h, np.float64) for h in hr_lists])
-                    if n else np.zeros(0)),
+            hr_bpm=(
+                np.concatenate([np.asarray(h, np.float64) for h in hr_lists]) if n else np.zeros(0)
+            ),
             hr_offsets=np.concatenate([[0], np.cumsum(hr_counts)]).astype(np.int64),
-            activity_g=np.asarray(activity_g if activity_g is not None else np.full(n, np.nan),
-                                  np.float64),
-            rhythm_trusted=np.asarray(rhythm_trusted if rhythm_trusted is not None
-                                      else np.ones(n, bool), np.bool_),
+            activity_g=np.asarray(
+                activity_g if activity_g is not None else np.full(n, np.nan), np.float64
+            ),
+            rhythm_trusted=np.asarray(
+                rhythm_trusted if rhythm_trusted is not None else np.ones(n, bool), np.bool_
+            ),
         )
 
 
@@ -167,7 +170,7 @@ def ragged_to_padded(values: FloatArray, offsets: IntArray) -> FloatArray:
     out = np.full((n, max(k, 1)), np.nan)
     rows = np.repeat(np.arange(n), counts)
     cols = np.arange(int(counts.sum())) - np.repeat(offsets[:-1] - offsets[0], counts)
-    out[rows, cols] = values[offsets[0]:offsets[-1]]
+    out[rows, cols] = values[offsets[0] : offsets[-1]]
     return out
 
 
@@ -228,8 +231,9 @@ def analyze_windows(
 
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_hr = 60000.0 / mean_nn
-    heart_rate = np.where(n_nn >= config.min_nn_heart_rate, mean_hr,
-                          _mean_hr_samples(batch, config))
+    heart_rate = np.where(
+        n_nn >= config.min_nn_heart_rate, mean_hr, _mean_hr_samples(batch, config)
+    )
     invalid = ~hrv_valid
 
     def nan_if(a: FloatArray) -> FloatArray:

@@ -82,11 +82,14 @@ def main() -> None:
     print("features:", ", ".join(RHYTHM_FEATURES))
     print("rhythm_weights =", tuple(round(float(v), 4) for v in w))
     print("rhythm_bias =", round(b, 4))
-    cfg = DetectorConfig(rhythm_weights=tuple(round(float(v), 4) for v in w),
-                         rhythm_bias=round(b, 4))
+    cfg = DetectorConfig(
+        rhythm_weights=tuple(round(float(v), 4) for v in w), rhythm_bias=round(b, 4)
+    )
     rates = evaluate(cfg)
-    print(f"held-out: AF sensitivity {rates['af']:.4f}, sinus specificity "
-          f"{1 - rates['sinus']:.4f}, sinus+ectopy specificity {1 - rates['ectopy']:.4f}")
+    print(
+        f"held-out: AF sensitivity {rates['af']:.4f}, sinus specificity "
+        f"{1 - rates['sinus']:.4f}, sinus+ectopy specificity {1 - rates['ectopy']:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,17 +26,22 @@ FloatArray = NDArray[np.float64]
 
 
 def sinus_rr(
-    rng: np.random.Generator, n_windows: int, n_beats: int,
-    hr_bpm: tuple[float, float] = (50.0, 100.0), rsa_frac: tuple[float, float] = (0.02, 0.08),
+    rng: np.random.Generator,
+    n_windows: int,
+    n_beats: int,
+    hr_bpm: tuple[float, float] = (50.0, 100.0),
+    rsa_frac: tuple[float, float] = (0.02, 0.08),
 ) -> FloatArray:
     """Sinus rhythm with RSA, shape (n_windows, n_beats), ms."""
     mean_rr = 60000.0 / rng.uniform(*hr_bpm, size=(n_windows, 1))
     t_s = np.arange(n_beats)[None, :] * mean_rr / 1000.0
     f_resp = rng.uniform(0.15, 0.35, (n_windows, 1))
     rsa = rng.uniform(*rsa_frac, (n_windows, 1)) * np.sin(
-        2 * np.pi * f_resp * t_s + rng.uniform(0, 2 * np.pi, (n_windows, 1)))
+        2 * np.pi * f_resp * t_s + rng.uniform(0, 2 * np.pi, (n_windows, 1))
+    )
     mayer = rng.uniform(0.0, 0.03, (n_windows, 1)) * np.sin(
-        2 * np.pi * 0.1 * t_s + rng.uniform(0, 2 * np.pi, (n_windows, 1)))
+        2 * np.pi * 0.1 * t_s + rng.uniform(0, 2 * np.pi, (n_windows, 1))
+    )
     trend = rng.uniform(-0.05, 0.05, (n_windows, 1)) * (t_s / max(float(t_s.max()), 1.0))
     jitter = rng.normal(0.0, 1.0, (n_windows, n_beats)) * rng.uniform(0.005, 0.015, (n_windows, 1))
     return mean_rr * (1.0 + rsa + mayer + trend + jitter)
@@ -64,8 +69,11 @@ def add_ectopy(
 
 
 def af_rr(
-    rng: np.random.Generator, n_windows: int, n_beats: int,
-    hr_bpm: tuple[float, float] = (70.0, 150.0), cv: tuple[float, float] = (0.15, 0.30),
+    rng: np.random.Generator,
+    n_windows: int,
+    n_beats: int,
+    hr_bpm: tuple[float, float] = (70.0, 150.0),
+    cv: tuple[float, float] = (0.15, 0.30),
 ) -> FloatArray:
     """AF-like irregularly irregular intervals, shape (n_windows, n_beats), ms."""
     mean_rr = 60000.0 / rng.uniform(*hr_bpm, (n_windows, 1))
@@ -81,8 +89,9 @@ def _beat_times_s(rr_ms: FloatArray) -> FloatArray:
     return 0.5 + np.concatenate([[0.0], np.cumsum(rr_ms)]) / 1000.0
 
 
-def ecg_from_rr(rr_ms: FloatArray, fs_hz: float, af: bool = False,
-                rng: np.random.Generator | None = None) -> tuple[FloatArray, FloatArray]:
+def ecg_from_rr(
+    rr_ms: FloatArray, fs_hz: float, af: bool = False, rng: np.random.Generator | None = None
+) -> tuple[FloatArray, FloatArray]:
     """ECG (mV) with an R peak at each beat; returns (signal, R times in s)."""
     beats = _beat_times_s(rr_ms)
     duration = beats[-1] + 0.8

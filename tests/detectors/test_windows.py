@@ -69,8 +69,16 @@ def test_artefacts_and_ectopy_do_not_change_hrv_much() -> None:
 
 def test_mismatched_batch_is_rejected_by_name() -> None:
     b = WindowBatch.from_lists([[800.0] * 40, [800.0] * 40])
-    bad = WindowBatch(b.user_ids, b.end_ms[:1], b.rr_ms, b.rr_offsets, b.hr_bpm, b.hr_offsets,
-                      b.activity_g, b.rhythm_trusted)
+    bad = WindowBatch(
+        b.user_ids,
+        b.end_ms[:1],
+        b.rr_ms,
+        b.rr_offsets,
+        b.hr_bpm,
+        b.hr_offsets,
+        b.activity_g,
+        b.rhythm_trusted,
+    )
     with pytest.raises(ValueError, match="end_ms"):
         analyze_windows(bad)
 

@@ -149,7 +149,8 @@ class SmsNotification(Base):
     __table_args__ = (
         UniqueConstraint("alertId", "contactId"),
         Index(None, "providerSid"),
-        Index(None, "status"),
+        Index(None, "status", "nextAttemptAt"),
+        Index(None, "userId", "createdAt"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -2,6 +2,34 @@
 
 from types import ModuleType
 
-from vitals.commands import api, db, demo, devices, keys, pending, people, replay, run
+from vitals.commands import (
+    alerts,
+    api,
+    db,
+    demo,
+    devices,
+    keys,
+    people,
+    plot,
+    replay,
+    run,
+    score,
+    simulate,
+    trace_import,
+)
 
-COMMANDS: tuple[ModuleType, ...] = (db, people, devices, keys, demo, run, replay, api, pending)
+COMMANDS: tuple[ModuleType, ...] = (
+    demo,
+    run,
+    simulate,
+    replay,
+    score,
+    plot,
+    trace_import,
+    alerts,
+    api,
+    keys,
+    devices,
+    people,
+    db,
+)

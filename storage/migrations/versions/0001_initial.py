@@ -469,7 +469,16 @@ def upgrade() -> None:
             unique=False,
         )
         op.create_index(
-            op.f("ix_smsNotifications_status"), "smsNotifications", ["status"], unique=False
+            op.f("ix_smsNotifications_status_nextAttemptAt"),
+            "smsNotifications",
+            ["status", "nextAttemptAt"],
+            unique=False,
+        )
+        op.create_index(
+            op.f("ix_smsNotifications_userId_createdAt"),
+            "smsNotifications",
+            ["userId", "createdAt"],
+            unique=False,
         )
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ingest.replay import read_trace
 from simulators.errors import SimulatorError
 from simulators.generate import Options, simulate
 from simulators.plan import (
@@ -17,6 +18,7 @@ from simulators.plan import (
     population_plan,
     scenario_plan,
 )
+from simulators.publisher import publish_trace
 from vitals.commands.common import Subparsers, add_command
 from vitals.errors import VitalsError
 from vitals.settings import Settings
@@ -54,6 +56,14 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--accel-batch-ms", type=int, default=1000, help="accelerometer batch period (1000)"
     )
+    parser.add_argument(
+        "--publish", metavar="URL", help="then publish the trace to this MQTT broker"
+    )
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--realtime", action="store_true", help="publish in real time, as devices would"
+    )
+    pace.add_argument("--speed", type=float, help="publish at N x real time")
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -93,4 +103,10 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         f"labels: {result.labels_path} ({len(result.labels)} events)\n"
         f"users:  {result.manifest_path}"
     )
+    if args.publish:
+        speed = 1.0 if args.realtime else args.speed
+        published = publish_trace(read_trace(result.trace), args.publish, speed=speed)
+        print(
+            f"published {published.messages} payloads to {args.publish} in {published.wall_s:.1f} s"
+        )
     return 0

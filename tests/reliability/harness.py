@@ -1,0 +1,308 @@
+"""Fault-injection tools of the reliability tests: a private Mosquitto, a TCP proxy that
+can cut a dependency, `vitals run` as a killable process, simulated traces, and a
+snapshot of what a database holds (to compare an interrupted run with a clean one)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from simulators.generate import Options, simulate
+from simulators.plan import population_plan
+from storage.models import HealthAlert, HealthReading
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+#: A whole minute in the past (2025-11-23), so reading time never runs ahead of wall time.
+T0_MS = 1_763_900_000_000 - (1_763_900_000_000 % 60_000)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {timeout_s:.0f} s")
+
+
+class PrivateBroker:
+    """A Mosquitto of our own on a free port, persistence in ``workdir`` (the machine's
+    broker is never touched), optionally with a password file and an ACL."""
+
+    def __init__(
+        self, workdir: Path, *, passwd: Path | None = None, acl: Path | None = None
+    ) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.log = workdir / "mosquitto.log"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence true",
+            f"persistence_location {workdir}/",
+            "max_queued_messages 0",
+            "max_inflight_messages 100",
+            f"log_dest file {self.log}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ]
+        if passwd is not None:
+            lines += ["allow_anonymous false", f"password_file {passwd}"]
+        else:
+            lines.append("allow_anonymous true")
+        if acl is not None:
+            lines.append(f"acl_file {acl}")
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.05)
+        raise AssertionError(f"private mosquitto did not start: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        """SIGTERM: Mosquitto writes its persistence file and exits."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:port to a target; :meth:`cut` closes every connection and
+    refuses new ones (the dependency is 'down') until :meth:`restore`."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.1)
+        self.port = int(self.server.getsockname()[1])
+        self.up = threading.Event()
+        self.up.set()
+        self.stopped = threading.Event()
+        self.sockets: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        self.refused = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not self.up.is_set():
+                self.refused += 1
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.up.clear()
+        with self.lock:
+            sockets, self.sockets = self.sockets, set()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass
+
+    def restore(self) -> None:
+        self.up.set()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.cut()
+        self.server.close()
+
+
+class PipelineProcess:
+    """`vitals run` in a subprocess with its own log file; SIGKILL-able."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.kills = 0
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "vitals.cli", "run"],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+            )
+        self.starts += 1
+        deadline = time.monotonic() + 30
+        while self.log_path.read_bytes().count(b"connected to") < self.starts:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(self.log_path.read_text())
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.kills += 1
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def pipeline_env(database_url: str, mqtt_url: str, outbox: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
+    env.update(
+        VITALS_DATABASE_URL=database_url,
+        VITALS_MQTT_URL=mqtt_url,
+        VITALS_MQTT_CLIENT_ID=f"vitals-rel-{os.getpid()}-{time.monotonic_ns()}",
+        VITALS_SMS_OUTBOX_PATH=str(outbox),
+        VITALS_IDLE_FLUSH_SECONDS="2",
+        VITALS_ESCALATION_DELAY_SECONDS="1000000",
+        VITALS_SMS_PER_USER_PER_HOUR="1000",
+    )
+    env.update(extra)
+    return env
+
+
+def simulated_trace(workdir: Path, seed: int, *, users: int = 3, hours: float = 0.25) -> Path:
+    """A seeded population trace with falls and SOS presses (alerts that text contacts)."""
+    plan = population_plan(users, hours, seed, {"sos": 1.0, "fall": 0.5}, T0_MS)
+    trace = workdir / f"trace-{seed}.jsonl"
+    simulate(plan, trace, Options(accel_batch_ms=5000, compresslevel=0))
+    return trace
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a database holds after a run, in comparable form."""
+
+    readings: Counter[tuple[object, ...]]
+    alerts: Counter[tuple[object, ...]]
+
+    @classmethod
+    def of(cls, sessions: sessionmaker[Session]) -> Snapshot:
+        with sessions() as session:
+            readings = Counter(
+                _normal(row)
+                for row in session.execute(
+                    select(
+                        HealthReading.userId,
+                        HealthReading.createdAt,
+                        HealthReading.readingType,
+                        HealthReading.heartRate,
+                        HealthReading.hrv,
+                        HealthReading.stressLevel,
+                        HealthReading.arrhythmiaDetected,
+                    )
+                )
+            )
+            alerts = Counter(
+                _normal(row)
+                for row in session.execute(
+                    select(
+                        HealthAlert.userId,
+                        HealthAlert.alertType,
+                        HealthAlert.severity,
+                        HealthAlert.createdAt,
+                    )
+                )
+            )
+        return cls(readings, alerts)
+
+
+def _normal(row: Sequence[object]) -> tuple[object, ...]:
+    """Backend-neutral values: aware UTC times, floats rounded to 0.01, bools as ints."""
+    out: list[object] = []
+    for value in row:
+        if isinstance(value, datetime):
+            aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+            out.append(aware.astimezone(UTC))
+        elif isinstance(value, Decimal | float):
+            out.append(round(float(value), 2))
+        elif isinstance(value, bool):
+            out.append(int(value))
+        else:
+            out.append(value)
+    return tuple(out)
+
+
+def outbox_texts(path: Path) -> Counter[tuple[str, str]]:
+    """(to, body) of every text in an outbox file, counted."""
+    if not path.exists():
+        return Counter()
+    texts: Counter[tuple[str, str]] = Counter()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        texts[(record["to"], record["body"])] += 1
+    return texts

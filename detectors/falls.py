@@ -174,7 +174,13 @@ def fall_step(  # noqa: PLR0917 - signature fixed by docs/detectors-api.md
             state = _after_gap(state)
     if x.size == 0:
         return state, []
-    state = _process(state, t_ms, dt_ms, np.column_stack((x, y, z)), config)
+    xyz = np.column_stack((x, y, z))
+    if state.phase == "idle" and state.low_start_ms is None:
+        state = _quiet_chunk(state, t_ms, dt_ms, xyz, config) or _process(
+            state, t_ms, dt_ms, xyz, config
+        )
+    else:
+        state = _process(state, t_ms, dt_ms, xyz, config)
     return fall_tick(state, math.floor(t_ms[-1]), config)
 
 
@@ -392,6 +398,26 @@ def _prepare(
     last = gravity[-1]
     state = replace(state, gravity_g=_vec(last), next_ms=float(t_ms[-1] + dt_ms))
     return chunk, state
+
+
+def _quiet_chunk(
+    state: FallState,
+    t_ms: NDArray[np.float64],
+    dt_ms: float,
+    xyz: NDArray[np.float64],
+    cfg: DetectorConfig,
+) -> FallState | None:
+    """Fast path of an idle state for a chunk with no sample below the free-fall threshold
+    (nearly every chunk): only the gravity estimate and the expected time move on, exactly
+    as :func:`_prepare` would compute them. None when the chunk needs the full machine."""
+    mag = np.sqrt(np.einsum("ij,ij->i", xyz, xyz))
+    if mag.min() < cfg.fall_freefall_g:
+        return None
+    alpha = 1.0 - math.exp(-dt_ms / (cfg.fall_gravity_tau_s * 1000.0))
+    prior = state.gravity_g if state.next_ms is not None else tuple(float(v) for v in xyz[0])
+    zi = (1.0 - alpha) * np.asarray(prior, dtype=np.float64)[None, :]
+    gravity, _ = lfilter([alpha], [1.0, alpha - 1.0], xyz, axis=0, zi=zi)
+    return replace(state, gravity_g=_vec(gravity[-1]), next_ms=float(t_ms[-1] + dt_ms))
 
 
 def _vec(a: NDArray[np.float64] | Vec3) -> Vec3:

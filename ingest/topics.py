@@ -10,6 +10,10 @@ from ingest.errors import InvalidPayload
 SUBSCRIPTION = "vitals/v1/+/+/+"
 KINDS = frozenset({"rr", "hr", "ppg", "ecg", "accel", "event"})
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+#: ASCII digits only: str.isdigit() also accepts '²' (int() then fails) and '١٢'.
+USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+#: users.id is a signed 32-bit INT in the app's schema.
+USER_ID_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ def parse_topic(topic: str) -> Topic:
             "bad_topic", f"topic {topic!r} is not vitals/v1/{{user}}/{{device}}/{{kind}}"
         )
     _, _, user, device, kind = parts
-    if not user.isdigit() or user.startswith("0") or len(user) > 10:
+    if not USER_ID.fullmatch(user) or int(user) > USER_ID_MAX:
         raise InvalidPayload("bad_topic", f"user {user!r} in topic is not a positive integer")
     if not DEVICE_ID.fullmatch(device):
         raise InvalidPayload("bad_topic", f"device {device!r} in topic is not a valid device id")

@@ -8,7 +8,7 @@ line, are the trace file format, so this decoder also reads traces.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,8 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 _EMPTY = np.empty(0, dtype=np.float64)
+_FLOAT_ONLY = {float}
+_INT_ONLY = {int}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,43 +133,71 @@ def decode_object(obj: Any, topic: Topic | None, limits: Limits = DEFAULT_LIMITS
             f"topic says user {topic.user_id} device {topic.device_id!r} kind {topic.kind!r}, "
             f"payload says user {user} device {device!r} kind {kind!r}",
         )
-    header = Reading(user_id=user, device_id=device, seq=seq, ts_ms=ts_ms, kind=kind)
+    header = (user, device, seq, ts_ms, kind)
     return _BODY_DECODERS[kind](obj, header, fail, limits)
 
 
-def _event(obj: dict[str, Any], header: Reading, fail: Any, limits: Limits) -> Reading:
+# Body decoders build the Reading in one call from the header fields (user, device, seq,
+# ts_ms, kind): no intermediate objects on the hot path.
+_Header = tuple[int, str, int, int, str]
+
+
+def _event(obj: dict[str, Any], header: _Header, fail: Any, limits: Limits) -> Reading:
     event = obj.get("event")
     if event not in EVENTS:
         raise fail("wrong_type", f"event {event!r} is not one of {sorted(EVENTS)}")
-    return replace(header, event=str(event))
+    return Reading(*header, event=str(event))
 
 
-def _rr(obj: dict[str, Any], header: Reading, fail: Any, limits: Limits) -> Reading:
+def _rr(obj: dict[str, Any], header: _Header, fail: Any, limits: Limits) -> Reading:
     rr = _samples(obj, "rr_ms", fail, limits)
     _within(rr, "rr_ms", limits.rr_min_ms, limits.rr_max_ms, fail)
-    return replace(header, values=rr)
+    return Reading(*header, values=rr)
 
 
-def _hr(obj: dict[str, Any], header: Reading, fail: Any, limits: Limits) -> Reading:
+def _hr(obj: dict[str, Any], header: _Header, fail: Any, limits: Limits) -> Reading:
     fs = _rate(obj, limits.hr_fs_hz, fail)
     bpm = _samples(obj, "bpm", fail, limits)
     _within(bpm, "bpm", limits.hr_min_bpm, limits.hr_max_bpm, fail)
-    return replace(header, fs_hz=fs, values=bpm)
+    return Reading(*header, fs_hz=fs, values=bpm)
 
 
-def _wave(obj: dict[str, Any], header: Reading, fail: Any, limits: Limits) -> Reading:
+def _wave(obj: dict[str, Any], header: _Header, fail: Any, limits: Limits) -> Reading:
     fs = _rate(obj, limits.wave_fs_hz, fail)
-    return replace(header, fs_hz=fs, values=_samples(obj, "values", fail, limits))
+    return Reading(*header, fs_hz=fs, values=_samples(obj, "values", fail, limits))
 
 
-def _accel(obj: dict[str, Any], header: Reading, fail: Any, limits: Limits) -> Reading:
+def _accel(obj: dict[str, Any], header: _Header, fail: Any, limits: Limits) -> Reading:
     fs = _rate(obj, limits.accel_fs_hz, fail)
+    xyz = _accel_fast(obj, limits)
+    if xyz is not None:
+        return Reading(*header, fs_hz=fs, x=xyz[0], y=xyz[1], z=xyz[2])
     x, y, z = (_samples(obj, axis, fail, limits) for axis in ("x", "y", "z"))
     if not len(x) == len(y) == len(z):
         raise fail("wrong_type", f"x, y, z have {len(x)}, {len(y)}, {len(z)} samples, not equal")
     for name, axis in (("x", x), ("y", y), ("z", z)):
         _within(axis, name, -limits.accel_max_g, limits.accel_max_g, fail)
-    return replace(header, fs_hz=fs, x=x, y=y, z=z)
+    return Reading(*header, fs_hz=fs, x=x, y=y, z=z)
+
+
+def _accel_fast(obj: dict[str, Any], limits: Limits) -> np.ndarray | None:
+    """The three axes as one (3, n) float64 array with one conversion and one range check,
+    when they are equally long lists of JSON floats within limits; None otherwise (the
+    per-axis path then finds and names the problem)."""
+    x, y, z = obj.get("x"), obj.get("y"), obj.get("z")
+    if not (isinstance(x, list) and isinstance(y, list) and isinstance(z, list)):
+        return None
+    n = len(x)
+    if not 0 < n <= limits.max_samples or len(y) != n or len(z) != n:
+        return None
+    if set(map(type, x)) | set(map(type, y)) | set(map(type, z)) != _FLOAT_ONLY:
+        return None
+    xyz = np.array((x, y, z), dtype=np.float64)
+    if not np.isfinite(xyz).all():
+        return None
+    if xyz.min() < -limits.accel_max_g or xyz.max() > limits.accel_max_g:
+        return None
+    return xyz
 
 
 _BODY_DECODERS = {
@@ -204,7 +234,17 @@ def _samples(obj: dict[str, Any], key: str, fail: Any, limits: Limits) -> np.nda
         raise fail("wrong_type", f"{key} must be a non-empty array of numbers")
     if len(value) > limits.max_samples:
         raise fail("too_large", f"{key} has {len(value)} samples, limit {limits.max_samples}")
-    if any(type(item) is bool for item in value):
+    types = set(map(type, value))
+    if types == _FLOAT_ONLY:  # JSON floats: always a flat float64 array
+        array = np.array(value, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise fail("non_finite", f"{key} holds a non-finite value")
+        return array
+    if types == _INT_ONLY:  # JSON integers: int64 unless too large (then the slow path)
+        ints = np.array(value)
+        if ints.dtype == np.int64:
+            return ints.astype(np.float64)
+    if bool in types:
         raise fail("wrong_type", f"{key} holds a boolean, expected only numbers")
     try:
         array = np.array(value)
@@ -221,6 +261,8 @@ def _samples(obj: dict[str, Any], key: str, fail: Any, limits: Limits) -> np.nda
 
 
 def _within(array: np.ndarray, key: str, low: float, high: float, fail: Any) -> None:
+    if array.min() >= low and array.max() <= high:  # finite arrays only reach here
+        return
     bad = (array < low) | (array > high)
     if bad.any():
         first = float(array[np.argmax(bad)])

@@ -92,6 +92,19 @@ class DetectorConfig:
         Combined z-score per stress level; level = clip(round(3 + z / z_per_level), 1,
         10): the user's own baseline (z = 0) is 3, level 8 ("high stress") needs
         z >= 3.375, i.e. ln RMSSD ~3.4 baseline SDs lower with no HR change.
+    stress_freeze_z : float, default 2.0
+        A window whose combined z is at least this is *not* folded into the baseline, so
+        an acute episode is measured against the calm baseline instead of becoming it
+        (otherwise the EWMA variance inflates within 3-4 windows and the level collapses
+        before the 10 min sustain; individual baselines are built from unstressed
+        resting data, Plews et al. 2012; Firstbeat Technologies 2014, "Stress and
+        recovery analysis method based on 24-hour heart rate variability").
+    stress_max_frozen_windows : int, default 60
+        After this many consecutive frozen windows (60 min) the baseline learns again:
+        a lasting change becomes the user's new normal rather than a permanent alarm.
+    Stress is scored only at rest or with unknown activity: HRV falls and HR rises with
+    physical activity, which is not stress (Firstbeat 2014 excludes exercise periods;
+    Kim et al. 2018). ``stress_step(..., at_rest=False)`` gives no level.
 
     Activity
     --------
@@ -249,6 +262,8 @@ class DetectorConfig:
     stress_min_sd_hr_bpm: float = 3.0
     stress_hr_weight: float = 0.5
     stress_z_per_level: float = 0.75
+    stress_freeze_z: float = 2.0
+    stress_max_frozen_windows: int = 60
 
     # activity
     rest_activity_g: float = 0.05

@@ -417,7 +417,10 @@ def _quiet_chunk(
     prior = state.gravity_g if state.next_ms is not None else tuple(float(v) for v in xyz[0])
     zi = (1.0 - alpha) * np.asarray(prior, dtype=np.float64)[None, :]
     gravity, _ = lfilter([alpha], [1.0, alpha - 1.0], xyz, axis=0, zi=zi)
-    return replace(state, gravity_g=_vec(gravity[-1]), next_ms=float(t_ms[-1] + dt_ms))
+    moved = object.__new__(FallState)  # dataclasses.replace without its per-field checks
+    moved.__dict__.update(state.__dict__)
+    moved.__dict__.update(gravity_g=_vec(gravity[-1]), next_ms=float(t_ms[-1] + dt_ms))
+    return moved
 
 
 def _vec(a: NDArray[np.float64] | Vec3) -> Vec3:

@@ -13,7 +13,10 @@ scale used for individual baselines, Plews et al. 2012):
 
 The SDs are EWMA standard deviations floored at ``stress_min_sd_*`` so a very stable
 baseline does not inflate z. The baseline is updated *after* scoring the window, with
-weight ``max(stress_ewma_alpha, 1 / n)`` (a plain running mean during warm-up). During the
+weight ``max(stress_ewma_alpha, 1 / n)`` (a plain running mean during warm-up), except
+for windows at least ``stress_freeze_z`` above it (an episode is not learned as normal,
+for at most ``stress_max_frozen_windows`` in a row). Windows during physical activity
+(``at_rest=False``) are neither scored nor learned. During the
 first ``stress_warmup_windows`` valid windows no level is emitted (``None``). For a fixed
 baseline the level is non-decreasing as RMSSD falls or HR rises.
 
@@ -32,7 +35,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from detectors.config import DEFAULT, DetectorConfig
 
@@ -47,6 +50,8 @@ class StressBaseline:
     ----------
     n_windows : int
         Valid windows seen so far.
+    frozen_windows : int
+        Consecutive windows kept out of the baseline because they were stressed.
     mean_ln_rmssd, var_ln_rmssd : float
         EWMA mean and variance of ln RMSSD (RMSSD in ms).
     mean_hr_bpm, var_hr_bpm : float
@@ -58,10 +63,16 @@ class StressBaseline:
     var_ln_rmssd: float = 0.0
     mean_hr_bpm: float = 0.0
     var_hr_bpm: float = 0.0
+    frozen_windows: int = 0
 
 
 def stress_step(
-    baseline: StressBaseline, rmssd_ms: float, mean_hr_bpm: float, config: DetectorConfig = DEFAULT
+    baseline: StressBaseline,
+    rmssd_ms: float,
+    mean_hr_bpm: float,
+    config: DetectorConfig = DEFAULT,
+    *,
+    at_rest: bool | None = None,
 ) -> tuple[StressBaseline, int | None]:
     """Score one window against the baseline, then fold it into the baseline.
 
@@ -73,6 +84,9 @@ def stress_step(
     mean_hr_bpm : float
         Window mean heart rate (bpm); NaN means no valid window.
     config : DetectorConfig
+    at_rest : bool or None
+        False during physical activity: no level and no baseline update. None (unknown)
+        and True are scored.
 
     Returns
     -------
@@ -91,8 +105,11 @@ def stress_step(
     """
     if not _valid(rmssd_ms) or not _valid(mean_hr_bpm) or rmssd_ms <= 0 or mean_hr_bpm <= 0:
         return baseline, None
+    if at_rest is False:
+        return baseline, None
     ln_rmssd = math.log(rmssd_ms)
     level: int | None = None
+    z = 0.0
     if baseline.n_windows >= config.stress_warmup_windows:
         sd_hrv = max(math.sqrt(baseline.var_ln_rmssd), config.stress_min_sd_ln_rmssd)
         sd_hr = max(math.sqrt(baseline.var_hr_bpm), config.stress_min_sd_hr_bpm)
@@ -101,11 +118,16 @@ def stress_step(
         w = config.stress_hr_weight
         z = (z_hrv + w * z_hr) / (1.0 + w)
         level = int(min(10, max(1, round(3.0 + z / config.stress_z_per_level))))
+    if z >= config.stress_freeze_z and baseline.frozen_windows < config.stress_max_frozen_windows:
+        return replace(baseline, frozen_windows=baseline.frozen_windows + 1), level
     n = baseline.n_windows + 1
     alpha = max(config.stress_ewma_alpha, 1.0 / n)
     m_hrv, v_hrv = _ewma(baseline.mean_ln_rmssd, baseline.var_ln_rmssd, ln_rmssd, alpha)
     m_hr, v_hr = _ewma(baseline.mean_hr_bpm, baseline.var_hr_bpm, mean_hr_bpm, alpha)
-    return StressBaseline(n, m_hrv, v_hrv, m_hr, v_hr), level
+    # the counter resets on a calm window; after a long episode it stays at the maximum,
+    # so the baseline keeps learning until the new normal no longer looks stressed
+    frozen = 0 if z < config.stress_freeze_z else baseline.frozen_windows
+    return StressBaseline(n, m_hrv, v_hrv, m_hr, v_hr, frozen), level
 
 
 def _valid(value: float | None) -> bool:

@@ -179,12 +179,20 @@ class Engine:
 
     def _accel(self, user: UserState, reading: Reading, effects: Effects) -> None:
         window_ms = self.config.window_ms
-        at_ms = reading.ts_ms + np.arange(reading.x.size) * (1000.0 / reading.fs_hz)
+        step_ms = 1000.0 / reading.fs_hz
         magnitude = np.sqrt(reading.x**2 + reading.y**2 + reading.z**2)
-        ends = _window_ends(at_ms, window_ms)
-        for end in np.unique(ends):
-            if end > user.closed_until_ms:
-                user.extras_for(int(end)).add_accel(magnitude[ends == end])
+        first_end = _window_end(reading.ts_ms, window_ms)
+        # the last sample's time exactly as the per-sample array would hold it
+        last_ms = int(float(reading.ts_ms) + (reading.x.size - 1) * step_ms)
+        if _window_end(last_ms, window_ms) == first_end:  # the chunk sits in one window
+            if first_end > user.closed_until_ms:
+                user.extras_for(first_end).add_accel(magnitude)
+        else:
+            at_ms = reading.ts_ms + np.arange(reading.x.size) * step_ms
+            ends = _window_ends(at_ms, window_ms)
+            for end in np.unique(ends):
+                if end > user.closed_until_ms:
+                    user.extras_for(int(end)).add_accel(magnitude[ends == end])
         user.fall, actions = fall_step(
             user.fall,
             reading.ts_ms,
@@ -265,12 +273,17 @@ class Engine:
         user = window.user
         heart_rate = float(features.heart_rate_bpm[row])
         has_hr = bool(np.isfinite(heart_rate))
+        at_rest = bool(features.at_rest[row]) if np.isfinite(window.activity_g) else None
         stress_level: int | None = None
         rmssd: float | None = None
         if bool(features.hrv_valid[row]):
             rmssd = float(features.rmssd_ms[row])
             user.stress, stress_level = stress_step(
-                user.stress, rmssd, float(features.mean_hr_bpm[row]), self.config.detector
+                user.stress,
+                rmssd,
+                float(features.mean_hr_bpm[row]),
+                self.config.detector,
+                at_rest=at_rest,
             )
         rhythm_valid = bool(features.rhythm_valid[row])
         irregular = bool(features.irregular[row]) if rhythm_valid else None
@@ -279,7 +292,7 @@ class Engine:
             heart_rate_bpm=heart_rate if has_hr else None,
             stress_level=stress_level,
             irregular=irregular,
-            at_rest=bool(features.at_rest[row]) if np.isfinite(window.activity_g) else None,
+            at_rest=at_rest,
         )
         user.rules, actions = rules_step(user.rules, verdict, self.config.detector)
         effects.actions.extend((user.user_id, action) for action in actions)

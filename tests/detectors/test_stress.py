@@ -73,3 +73,41 @@ def test_baseline_json_round_trip_is_exact() -> None:
     odd = StressBaseline(n_windows=1, mean_ln_rmssd=math.inf, var_ln_rmssd=math.nan)
     back = state_from_json(StressBaseline, json.loads(json.dumps(state_to_json(odd))))
     assert math.isinf(back.mean_ln_rmssd) and math.isnan(back.var_ln_rmssd)
+
+
+def _calm(n: int = 40, seed: int = 4) -> StressBaseline:
+    rng = np.random.default_rng(seed)
+    baseline = StressBaseline()
+    for _ in range(n):
+        baseline, _ = stress_step(
+            baseline, float(np.exp(np.log(40.0) + rng.normal(0, 0.1))), 65 + rng.normal(0, 2)
+        )
+    return baseline
+
+
+def test_sustained_episode_stays_high_for_the_alert_duration() -> None:
+    """A 20 min episode (RMSSD x 0.2, HR +24) is measured against the calm baseline, not
+    learned into it: the level stays >= 8 long enough for the 10 min sustain rule."""
+    baseline = _calm()
+    levels = []
+    for _ in range(20):
+        baseline, level = stress_step(baseline, 8.0, 89.0)
+        levels.append(level)
+    assert all(level is not None and level >= 8 for level in levels)
+    _, after = stress_step(baseline, 40.0, 65.0)
+    assert after is not None and after <= 4  # back to calm: back to baseline level
+
+
+def test_a_lasting_change_becomes_the_new_normal() -> None:
+    baseline = _calm()
+    for _ in range(200):
+        baseline, level = stress_step(baseline, 20.0, 75.0)
+    assert level is not None and level <= 5
+
+
+def test_no_stress_during_activity() -> None:
+    baseline = _calm()
+    after, level = stress_step(baseline, 8.0, 130.0, at_rest=False)
+    assert level is None and after == baseline
+    _, unknown = stress_step(baseline, 8.0, 89.0, at_rest=None)
+    assert unknown is not None and unknown >= 8

@@ -15,11 +15,13 @@ import numpy as np
 import orjson
 
 from ingest.errors import InvalidPayload
-from ingest.topics import DEVICE_ID, KINDS, Topic, parse_topic
+from ingest.topics import DEVICE_ID, KINDS, USER_ID_MAX, Topic, parse_topic
 
 EVENTS = frozenset({"sos", "cancel", "manual"})
 #: Epoch ms accepted for ``ts``: 2001-09-09 .. 2286-11-20, i.e. 13 digits.
 TS_MIN_MS, TS_MAX_MS = 1_000_000_000_000, 9_999_999_999_999
+#: ``devices.lastSeq`` is a signed BIGINT: a larger seq could never be committed.
+SEQ_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,13 @@ def decode_object(obj: Any, topic: Topic | None, limits: Limits = DEFAULT_LIMITS
     seq = _integer(obj, "seq", fail)
     ts_ms = _integer(obj, "ts", fail)
     kind = obj.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a list or dict is unhashable
         raise fail("wrong_type", f"kind {kind!r} is not one of {sorted(KINDS)}")
-    if user <= 0 or seq < 0:
-        raise fail("impossible_value", f"user {user} / seq {seq} must be positive")
+    if not (0 < user <= USER_ID_MAX and 0 <= seq <= SEQ_MAX):
+        raise fail(
+            "impossible_value",
+            f"user {user} / seq {seq} outside 1..{USER_ID_MAX} / 0..{SEQ_MAX}",
+        )
     if not TS_MIN_MS <= ts_ms <= TS_MAX_MS:
         raise fail("impossible_value", f"ts {ts_ms} is not epoch milliseconds")
     if topic is not None and (topic.user_id, topic.device_id, topic.kind) != (user, device, kind):
@@ -144,7 +149,7 @@ _Header = tuple[int, str, int, int, str]
 
 def _event(obj: dict[str, Any], header: _Header, fail: Any, limits: Limits) -> Reading:
     event = obj.get("event")
-    if event not in EVENTS:
+    if not isinstance(event, str) or event not in EVENTS:
         raise fail("wrong_type", f"event {event!r} is not one of {sorted(EVENTS)}")
     return Reading(*header, event=str(event))
 

@@ -134,6 +134,10 @@ def test_unicode_topics(parts: list[str]) -> None:
         b'{"v":1,"user":42,"device":"watch-1","seq":7,"ts":1763900000000,"kind":"rr","rr_ms":['
         + str(2**70).encode()
         + b"]}",
+        orjson.dumps({**BASE, "kind": ["rr"], "rr_ms": [800]}),  # unhashable kind
+        orjson.dumps({**BASE, "kind": "event", "event": {"sos": 1}}),  # unhashable event
+        orjson.dumps({**BASE, "kind": "rr", "seq": 2**64 - 1, "rr_ms": [800]}),  # > BIGINT
+        orjson.dumps({**BASE, "user": 2**31, "kind": "rr", "rr_ms": [800]}),  # > INT
         b" " * 300_000,
         '{"v":1,"device":"\u00e9\u200b"}'.encode(),
         b"\xef\xbb\xbf{}",

@@ -47,7 +47,9 @@ def fuzz_db() -> Iterator[sessionmaker[Session]]:
             connection.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
     except sa.exc.OperationalError as error:
         service_unavailable(f"MariaDB at {MYSQL_URL}: {error.orig}")
-    engine = create_engine_from_url(make_url(MYSQL_URL).set(database=name))
+    engine = create_engine_from_url(
+        make_url(MYSQL_URL).set(database=name).render_as_string(hide_password=False)
+    )
     upgrade(engine)
     sessions = session_factory(engine)
     with sessions.begin() as session:
@@ -75,12 +77,13 @@ def message(draw: st.DrawFn) -> Inbound:
     if choice == 0:
         return Inbound(draw(st.text(max_size=40)), draw(st.binary(max_size=200)))
     kind = draw(st.sampled_from(["rr", "hr", "accel", "event"]))
-    body: dict[str, Any] = {
+    bodies: dict[str, dict[str, Any]] = {
         "rr": {"rr_ms": draw(st.lists(st.floats(200, 2600), min_size=1, max_size=20))},
         "hr": {"fs": 1, "bpm": draw(st.lists(st.integers(15, 260), min_size=1, max_size=10))},
         "accel": {"fs": 25, "x": [0.0] * 25, "y": [0.0] * 25, "z": [1.0] * 25},
         "event": {"event": draw(st.sampled_from(["sos", "cancel", "manual", "x"]))},
-    }[kind]
+    }
+    body = bodies[kind]
     obj: dict[str, Any] = {
         "v": 1,
         "user": user,

@@ -6,6 +6,7 @@ Not a benchmark itself (the runner only picks up ``bench_*.py``).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import secrets
 import tempfile
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from simulators.generate import Options, simulate
 from simulators.plan import DEFAULT_EVENTS, parse_event_rates, population_plan
-from simulators.trace_io import read_manifest, companion_paths
+from simulators.trace_io import companion_paths, read_manifest
 from storage import create_engine_from_url, session_factory
 from storage.migrate import upgrade
 from vitals.commands.register import register_manifest
@@ -49,8 +50,6 @@ def trace(n_users: int, minutes: int, seed: int = SEED) -> Path:
 
 def trace_lines(path: Path) -> list[bytes]:
     """All lines of a trace in memory (benchmarks time the pipeline, not gunzip)."""
-    import gzip
-
     with gzip.open(path, "rb") as handle:
         return [line.rstrip(b"\n") for line in handle if line.strip()]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -33,15 +34,16 @@ def service_unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def mysql_url() -> Iterator[str]:
-    """URL of a brand-new, empty MariaDB database, dropped after the test."""
+@contextmanager
+def scratch_database(prefix: str = "vitals_t") -> Iterator[str]:
+    """Create an empty MariaDB database, yield its URL, drop it afterwards."""
     server = create_engine_from_url(MYSQL_URL)
-    name = f"vitals_t_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     try:
         with server.connect() as connection:
             connection.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
     except sa.exc.OperationalError as error:
+        server.dispose()
         service_unavailable(f"MariaDB at {MYSQL_URL}: {error.orig}")
     try:
         yield make_url(MYSQL_URL).set(database=name).render_as_string(hide_password=False)
@@ -49,6 +51,13 @@ def mysql_url() -> Iterator[str]:
         with server.connect() as connection:
             connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
         server.dispose()
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """URL of a brand-new, empty MariaDB database, dropped after the test."""
+    with scratch_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -67,21 +76,11 @@ def empty_db_url(request: pytest.FixtureRequest) -> str:
 def shared_mysql_engine() -> Iterator[Engine]:
     """One migrated MariaDB database for the whole run (migrating costs ~2 s); tests that
     use it get every table emptied afterwards, so each still starts from a clean slate."""
-    server = create_engine_from_url(MYSQL_URL)
-    name = f"vitals_s_{secrets.token_hex(4)}"
-    try:
-        with server.connect() as connection:
-            connection.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    except sa.exc.OperationalError as error:
-        service_unavailable(f"MariaDB at {MYSQL_URL}: {error.orig}")
-    url = make_url(MYSQL_URL).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine_from_url(url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    with server.connect() as connection:
-        connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-    server.dispose()
+    with scratch_database("vitals_s") as url:
+        engine = create_engine_from_url(url)
+        upgrade(engine)
+        yield engine
+        engine.dispose()
 
 
 def _empty_all_tables(engine: Engine) -> None:

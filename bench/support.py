@@ -9,6 +9,8 @@ import contextlib
 import gzip
 import os
 import secrets
+import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -107,3 +109,43 @@ def pinned(cpu: int | None = None) -> Iterator[int]:
 def cpu_seconds() -> float:
     """CPU time of this process (all threads), seconds."""
     return time.process_time()
+
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def private_broker(max_inflight: int = 2000) -> Iterator[str]:
+    """A Mosquitto of the benchmark's own on a free port (the machine's broker keeps its
+    default ``max_inflight_messages 20``, which would cap a manual-ack consumer at 20
+    unacknowledged messages); no persistence, unlimited queue. Yields its URL."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+            f"max_inflight_messages {max_inflight}\nlog_dest none\n"
+        )
+        process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("private mosquitto did not start") from None
+                    time.sleep(0.05)
+            yield f"mqtt://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

@@ -16,6 +16,10 @@ class UtcTimestamp(TypeDecorator[datetime]):
     The database stores naive UTC (MySQL sessions are set to ``+00:00`` by the
     engine); Python code only ever sees aware UTC values. A naive datetime passed
     in is rejected: ambiguity about time zones is how alert histories go wrong.
+
+    Values are stored to the whole second, the precision of the app's ``TIMESTAMP``
+    columns on MySQL, on every backend: a key such as an alert's onset then compares equal
+    after a round trip, and SQLite and MariaDB hold identical histories.
     """
 
     impl = TIMESTAMP
@@ -26,7 +30,7 @@ class UtcTimestamp(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: pass a timezone-aware UTC datetime")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -95,3 +95,22 @@ def test_update_escalates_then_clear_then_ack(
         ("cleared", "detector"),
         ("acknowledged", "clinician:3"),
     ]
+
+
+def test_onset_with_milliseconds_is_the_same_alert_after_a_round_trip(
+    sessions: sessionmaker[Session], user_id: int
+) -> None:
+    """MariaDB TIMESTAMP keeps whole seconds: a redelivered open of a fall whose onset has
+    milliseconds must find the stored alert, not collide with it."""
+    onset = T0 + timedelta(milliseconds=59_720)
+    with sessions.begin() as session:
+        first, _ = open_alert(session, _change(user_id, kind="fall_detected", onset_at=onset))
+    with sessions.begin() as session:
+        again, created = open_alert(session, _change(user_id, kind="fall_detected", onset_at=onset))
+        update_alert(
+            session,
+            _change(user_id, kind="fall_detected", onset_at=onset, at=T0 + timedelta(minutes=20)),
+        )
+    assert (again, created) == (first, False)
+    with sessions() as session:
+        assert len(session.scalars(select(AlertState)).all()) == 1

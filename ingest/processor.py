@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,6 +42,7 @@ from storage.repositories.ingest import (
 from storage.types import utc_from_ms
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,16 +179,15 @@ class BatchProcessor:
     def _refresh_devices(self, unknown: set[str]) -> None:
         if not unknown:
             return
-        with self.sessions() as session:
-            for record in load_devices(session, unknown):
-                self.devices[record.device_id] = record
-                if record.last_seq is not None:
-                    self.last_seq.setdefault(record.device_id, record.last_seq)
+        for record in self._read(lambda session: load_devices(session, unknown)):
+            self.devices[record.device_id] = record
+            if record.last_seq is not None:
+                self.last_seq.setdefault(record.device_id, record.last_seq)
 
     def reload_devices(self) -> None:
         """Pick up devices enabled/disabled since start (called periodically)."""
-        with self.sessions() as session:
-            self.devices = {record.device_id: record for record in load_devices(session)}
+        records = self._read(load_devices)
+        self.devices = {record.device_id: record for record in records}
 
     def _device_problem(self, reading: Reading) -> tuple[str, str] | None:
         device = self.devices.get(reading.device_id)
@@ -219,8 +220,7 @@ class BatchProcessor:
         missing = user_ids - self.restored
         if not missing:
             return
-        with self.sessions() as session:
-            blobs = load_checkpoints(session, missing)
+        blobs = self._read(lambda session: load_checkpoints(session, missing))
         self.engine.restore(UserState.from_json(orjson.loads(blob)) for blob in blobs.values())
         self.restored |= missing
 
@@ -252,28 +252,49 @@ class BatchProcessor:
             for s in effects.summaries
         ]
         seqs = {device: self.last_seq[device] for device in devices}
+
+        def write() -> None:
+            with self.sessions.begin() as session:
+                insert_dead_letters(session, dead)
+                result.readings = insert_readings(session, rows)
+                result.alerts_opened = _apply_actions(session, effects.actions)
+                save_checkpoints(session, checkpoints, now)
+                advance_devices(session, seqs, now)
+
+        self._retrying("write", write)
+        self.metrics.batches.inc()
+        if result.alerts_opened and self.on_alerts is not None:
+            self.on_alerts(result.alerts_opened)
+
+    def _read(self, query: Callable[[Session], _T]) -> _T:
+        """Run a read in a session of its own, retried like a commit."""
+
+        def read() -> _T:
+            with self.sessions() as session:
+                return query(session)
+
+        return self._retrying("read", read)
+
+    def _retrying(self, what: str, action: Callable[[], _T]) -> _T:
+        """Run ``action`` until the database takes it (exponential backoff up to
+        ``retry_max_s``): an outage stalls the batch, it never kills the worker. Raises
+        only once ``should_stop`` is true."""
         delay = 0.5
         while True:
             try:
-                with self.sessions.begin() as session:
-                    insert_dead_letters(session, dead)
-                    result.readings = insert_readings(session, rows)
-                    result.alerts_opened = _apply_actions(session, effects.actions)
-                    save_checkpoints(session, checkpoints, now)
-                    advance_devices(session, seqs, now)
-                break
+                return action()
             except SQLAlchemyError as error:
                 self.metrics.db_errors.inc()
                 if self.should_stop():
                     raise
                 log.warning(
-                    "database write failed (%s); retrying in %.1f s", type(error).__name__, delay
+                    "database %s failed (%s); retrying in %.1f s",
+                    what,
+                    type(error).__name__,
+                    delay,
                 )
                 time.sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
-        self.metrics.batches.inc()
-        if result.alerts_opened and self.on_alerts is not None:
-            self.on_alerts(result.alerts_opened)
 
     def _count(
         self, result: BatchResult, dead: list[DeadLetterRow], actions: list[tuple[int, AlertAction]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -23,9 +24,19 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.metrics import Metrics
+from ingest.mqtt_source import MqttSource
+from ingest.processor import Inbound
+from ingest.replay import Replayer, read_trace
+from ingest.runner import LiveRunner
 from simulators.generate import Options, simulate
 from simulators.plan import population_plan
+from storage import create_engine_from_url, session_factory
+from storage.migrate import upgrade
 from storage.models import HealthAlert, HealthReading
+from vitals.commands.register import register_manifest
+from vitals.settings import Settings
+from vitals.wiring import build_pipeline
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 #: A whole minute in the past (2025-11-23), so reading time never runs ahead of wall time.
@@ -306,3 +317,62 @@ def outbox_texts(path: Path) -> Counter[tuple[str, str]]:
         record = json.loads(line)
         texts[(record["to"], record["body"])] += 1
     return texts
+
+
+class InProcessPipeline:
+    """`vitals run` wired in this process (same pieces as the command), so a test can read
+    its metrics while it cuts a dependency."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.pipeline = build_pipeline(settings, sessions)
+        self.pipeline.processor.retry_max_s = 1.0  # scaled down with the outages
+        self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.mqtt_queue_size)
+        self.source = MqttSource(
+            settings.mqtt_url,
+            self.inbox,
+            client_id=f"vitals-rel-{time.monotonic_ns()}",
+        )
+        self.runner = LiveRunner(
+            self.pipeline.processor,
+            self.inbox,
+            self.source.ack,
+            idle_flush_s=settings.idle_flush_seconds,
+        )
+        self.worker = threading.Thread(target=self.runner.run, args=(self.pipeline.stop,))
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.pipeline.metrics
+
+    def start(self) -> None:
+        self.pipeline.start_notifier()
+        self.source.start()
+        if not self.source.connected.wait(10):
+            raise AssertionError("pipeline did not connect to the broker")
+        self.worker.start()
+
+    def stop(self) -> None:
+        self.pipeline.stop.set()
+        self.worker.join(timeout=30)
+        self.source.stop()
+
+
+def reference_run(trace: Path, workdir: Path) -> tuple[Snapshot, Path]:
+    """The trace through the in-process Replayer into a fresh SQLite database, uninterrupted
+    (escalation off, no rate limit: one text per alert to its first contact)."""
+    outbox = workdir / "reference-outbox.jsonl"
+    settings = Settings(
+        database_url=f"sqlite:///{workdir}/reference.db",
+        sms_outbox_path=outbox,
+        escalation_delay_seconds=1_000_000,
+        sms_per_user_per_hour=1000,
+    )
+    engine = create_engine_from_url(settings.database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    register_manifest(trace, sessions)
+    pipeline = build_pipeline(settings, sessions)
+    Replayer(pipeline.processor, clock_step=pipeline.notifier.process_due).run(read_trace(trace))
+    snapshot = Snapshot.of(sessions)
+    engine.dispose()
+    return snapshot, outbox

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ingest.replay import Replayer, read_trace
+from ingest.replay import read_trace
 from simulators.publisher import publish_trace
 from storage import create_engine_from_url, session_factory
 from storage.migrate import upgrade
@@ -25,35 +25,14 @@ from tests.reliability.harness import (
     Snapshot,
     outbox_texts,
     pipeline_env,
+    reference_run,
     simulated_trace,
     wait_for,
 )
 from tests.reliability.report import record
 from vitals.commands.register import register_manifest
-from vitals.settings import Settings
-from vitals.wiring import build_pipeline
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.mariadb, pytest.mark.slow]
-
-
-def _reference(trace: Path, workdir: Path) -> tuple[Snapshot, Path]:
-    """The same trace through the in-process Replayer into a fresh SQLite database."""
-    outbox = workdir / "reference-outbox.jsonl"
-    settings = Settings(
-        database_url=f"sqlite:///{workdir}/reference.db",
-        sms_outbox_path=outbox,
-        escalation_delay_seconds=1_000_000,
-        sms_per_user_per_hour=1000,
-    )
-    engine = create_engine_from_url(settings.database_url)
-    upgrade(engine)
-    sessions = session_factory(engine)
-    register_manifest(trace, sessions)
-    pipeline = build_pipeline(settings, sessions)
-    Replayer(pipeline.processor, clock_step=pipeline.notifier.process_due).run(read_trace(trace))
-    snapshot = Snapshot.of(sessions)
-    engine.dispose()
-    return snapshot, outbox
 
 
 def _committed(sessions: sessionmaker[Session]) -> int:
@@ -66,7 +45,7 @@ def test_hard_kills_during_mqtt_replay_lose_and_double_nothing(
     seed: int, mysql_url: str, tmp_path: Path
 ) -> None:
     trace = simulated_trace(tmp_path, seed)
-    expected, reference_outbox = _reference(trace, tmp_path)
+    expected, reference_outbox = reference_run(trace, tmp_path)
     assert expected.alerts, "the trace must raise alerts for the test to mean anything"
 
     engine = create_engine_from_url(mysql_url)

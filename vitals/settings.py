@@ -8,6 +8,7 @@ Every field can be set from the environment with the ``VITALS_`` prefix, e.g.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,7 @@ class Settings(BaseSettings):
     mqtt_username: str | None = Field(None, description="Broker user name of the pipeline")
     mqtt_password: SecretStr | None = Field(None, description="Broker password of the pipeline")
     mqtt_client_id: str = Field("vitals-ingest", description="Persistent-session client id")
+    mqtt_protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version")
     mqtt_ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (TLS)")
     mqtt_queue_size: int = Field(10_000, ge=1, description="Bound of the decode->worker queue")
 

@@ -157,9 +157,11 @@ def test_published_trace_survives_a_hard_kill(
     assert "+15550100001" not in log  # phone numbers never reach logs
 
 
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 def test_malformed_messages_land_in_dead_letters(
-    database: sessionmaker[Session], pipeline: Pipeline
+    database: sessionmaker[Session], pipeline: Pipeline, protocol: str
 ) -> None:
+    pipeline.env["VITALS_MQTT_PROTOCOL"] = protocol
     with database.begin() as session:
         user = add_user(session, open_id="oauth-dead")
         add_device(session, user_id=user.id, device_id="dead-watch-1")

@@ -9,6 +9,7 @@ import signal
 import threading
 from types import FrameType
 
+from paho.mqtt.enums import MQTTProtocolVersion
 from prometheus_client import start_http_server
 from sqlalchemy.engine import make_url
 
@@ -48,6 +49,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         username=settings.mqtt_username,
         password=password,
         ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+        protocol=MQTTProtocolVersion.MQTTv5
+        if settings.mqtt_protocol == "5"
+        else MQTTProtocolVersion.MQTTv311,
     )
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=pipeline.metrics.registry)

@@ -102,6 +102,15 @@ def pipeline(mysql_url: str, tmp_path: Path) -> Iterator[Pipeline]:
     yield running
     if running.process is not None and running.process.poll() is None:
         running.kill()
+    _forget_session(env["VITALS_MQTT_CLIENT_ID"])
+
+
+def _forget_session(client_id: str) -> None:
+    """Drop the test's persistent session from the shared broker (a clean connect)."""
+    address = urlsplit(MQTT_URL)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.connect(address.hostname or "127.0.0.1", address.port or 1883)
+    client.disconnect()
 
 
 def _wait_for(check: object, timeout: float = 60.0) -> None:

@@ -225,12 +225,12 @@ def create_app(
     processor: BatchProcessor,
     options: WorkerOptions | None = None,
     *,
-    broker: str = "memory://",
+    broker: str = "kafka://127.0.0.1:9092",
 ) -> WorkerApp:
     """Build the Faust app around ``processor`` (from :func:`vitals.wiring.build_pipeline`).
 
-    ``broker`` is ``kafka://host:port`` in production; ``memory://`` for agent tests with
-    Faust's ``test_context()``.
+    ``broker`` is ``kafka://host[:port][;host:port]``; agent tests with Faust's
+    ``test_context()`` never connect to it.
     """
     options = options or WorkerOptions()
     runtime = PartitionRuntime(processor, options)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import sys
 
 import vitals.cli
+import vitals.commands
 from vitals.commands import bridge, worker
 
 
 def main() -> int:
-    missing = tuple(m for m in (bridge, worker) if m not in vitals.cli.COMMANDS)
-    vitals.cli.COMMANDS = (*vitals.cli.COMMANDS, *missing)
+    registered = vitals.commands.COMMANDS
+    missing = tuple(m for m in (bridge, worker) if m not in registered)
+    setattr(vitals.cli, "COMMANDS", (*registered, *missing))  # noqa: B010
     return vitals.cli.main(sys.argv[1:])
 
 

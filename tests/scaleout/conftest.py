@@ -61,7 +61,9 @@ def kafka_bootstrap(tmp_path: Path) -> Iterator[str]:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    service_unavailable(f"Tansu did not start: {(tmp_path / 'tansu.log').read_text()}")
+                    service_unavailable(
+                        f"Tansu did not start: {(tmp_path / 'tansu.log').read_text()}"
+                    )
                 time.sleep(0.05)
         yield f"127.0.0.1:{port}"
     finally:

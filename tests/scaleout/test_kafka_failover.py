@@ -214,9 +214,9 @@ def test_bridge_and_two_workers_match_replay_across_a_worker_kill(
         def victim_stored_some() -> bool:
             with live.connect() as connection:
                 stored = connection.execute(
-                    sa.text("SELECT COUNT(*) FROM healthReadings WHERE userId IN :users").bindparams(
-                        sa.bindparam("users", expanding=True)
-                    ),
+                    sa.text(
+                        "SELECT COUNT(*) FROM healthReadings WHERE userId IN :users"
+                    ).bindparams(sa.bindparam("users", expanding=True)),
                     {"users": victim_users},
                 ).scalar_one()
             return bool(stored >= 5)

@@ -221,6 +221,12 @@ def main() -> dict[str, Any]:
     ]
     to_twilio = [sent_at[u] - sos_at[u] for u in sos_at if u in sent_at]
     to_broker = [broker_at[u] - sos_at[u] for u in sos_at if u in broker_at]
+    # the pipeline's own share: broker delivery of the SOS -> its alert committed
+    after_broker = [
+        commit_at[a] - broker_at[u]
+        for a, u in alert_user.items()
+        if u in broker_at and a in commit_at
+    ]
     results = {
         "users": USERS,
         "seconds": SECONDS,
@@ -228,6 +234,7 @@ def main() -> dict[str, Any]:
         "publisher_lag_s": round(published["publisher_lag_s"], 2),
         "broker_delivery": _pct(to_broker),
         "publish_to_alert_commit": _pct(to_commit),
+        "broker_delivery_to_alert_commit": _pct(after_broker),
         "publish_to_twilio_call": _pct(to_twilio),
         "target_p99_commit_ms": 1000,
         "target_p99_twilio_ms": 2000,

@@ -35,8 +35,13 @@ class NotificationPolicy:
     rate_limit_exempt_kinds : frozenset[str]
         Alert kinds never held back by the rate limit: an SOS is a person asking for help,
         not a detector that can flap.
-    max_attempts : int
-        API calls per text before it is given up as failed (then the next contact).
+    max_attempts, retry_for_s : int, float
+        A text is given up as failed (then the next contact is texted) only after at
+        least ``max_attempts`` API calls *and* ``retry_for_s`` seconds (default 900)
+        since it was claimed: throttling (429) and server errors (5xx) are the provider's
+        bad minutes, which Twilio asks clients to ride out with backoff and retries
+        ("Handling errors and retries", Twilio docs); five quick attempts alone would
+        give up after ~30 s of a longer outage.
     backoff_base_s, backoff_cap_s : float
         Retry *n* (1-based) waits a uniform random time in [0, min(cap, base·2^(n-1))]:
         "full jitter" exponential backoff (M. Brooker, "Exponential Backoff And Jitter",
@@ -57,6 +62,7 @@ class NotificationPolicy:
     max_texts_per_user_per_hour: int = 10
     rate_limit_exempt_kinds: frozenset[str] = field(default_factory=lambda: frozenset({SOS}))
     max_attempts: int = 5
+    retry_for_s: float = 900.0
     backoff_base_s: float = 2.0
     backoff_cap_s: float = 60.0
     resend_unconfirmed: bool = False

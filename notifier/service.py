@@ -316,8 +316,11 @@ class NotificationService:
         with self._sessions.begin() as session:
             row = session.get(SmsNotification, row_id)
             assert row is not None
-            if row.attempts >= self.policy.max_attempts:
-                exhausted = SendError(f"gave up after {row.attempts} attempts: {error}")
+            retried_s = (now - row.createdAt).total_seconds()
+            if row.attempts >= self.policy.max_attempts and retried_s >= self.policy.retry_for_s:
+                exhausted = SendError(
+                    f"gave up after {row.attempts} attempts in {retried_s:.0f} s: {error}"
+                )
                 self._fail_row(session, row, exhausted, now)
                 report.failed += 1
                 return

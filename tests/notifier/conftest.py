@@ -52,6 +52,7 @@ def sender(fake: FakeTwilio) -> TwilioSender:
 def policy() -> NotificationPolicy:
     return NotificationPolicy(
         max_attempts=3,
+        retry_for_s=0.0,  # bounded by attempts alone here
         backoff_base_s=2.0,
         backoff_cap_s=8.0,
         status_callback_url=f"{PUBLIC_URL}/webhooks/twilio/status",

@@ -56,6 +56,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.signal import lfilter
 
+try:  # the C routine behind lfilter (SciPy 1.x); lfilter itself when it moves
+    from scipy.signal._sigtools import _linear_filter as _LINEAR_FILTER
+except ImportError:  # pragma: no cover
+    _LINEAR_FILTER = None
+
 from detectors.config import DEFAULT, DetectorConfig
 from detectors.errors import InvalidAccelChunk
 from detectors.rules import AlertAction
@@ -162,19 +167,23 @@ def fall_step(  # noqa: PLR0917 - signature fixed by docs/detectors-api.md
     InvalidAccelChunk
         Sampling rate out of range, axes of different lengths or not 1-D, non-finite values.
     """
-    x, y, z = _checked_chunk(fs_hz, x_g, y_g, z_g, start_ms=start_ms, cfg=config)
+    xyz = _valid_float_chunk(fs_hz, x_g, y_g, z_g, config)
+    if xyz is None:  # not plain float64 arrays, or invalid: check and name the problem
+        x, y, z = _checked_chunk(fs_hz, x_g, y_g, z_g, start_ms=start_ms, cfg=config)
+        xyz = np.column_stack((x, y, z))
     dt_ms = 1000.0 / fs_hz
-    t_ms: NDArray[np.float64] = float(start_ms) + np.arange(x.size, dtype=np.float64) * dt_ms
+    t_ms: NDArray[np.float64] = float(start_ms) + np.arange(len(xyz), dtype=np.float64) * dt_ms
     if state.next_ms is not None:
-        keep = t_ms >= state.next_ms - dt_ms / 2.0  # drop redelivered/overlapping samples
-        if not keep.any():
-            return state, []
-        x, y, z, t_ms = x[keep], y[keep], z[keep], t_ms[keep]
+        floor_ms = state.next_ms - dt_ms / 2.0  # drop redelivered/overlapping samples
+        if not (len(t_ms) and t_ms[0] >= floor_ms):  # (t_ms increases: else keep all)
+            keep = t_ms >= floor_ms
+            if not keep.any():
+                return state, []
+            xyz, t_ms = xyz[keep], t_ms[keep]
         if t_ms[0] - state.next_ms > config.fall_max_gap_s * 1000.0:
             state = _after_gap(state)
-    if x.size == 0:
+    if len(xyz) == 0:
         return state, []
-    xyz = np.column_stack((x, y, z))
     if state.phase == "idle" and state.low_start_ms is None:
         state = _quiet_chunk(state, t_ms, dt_ms, xyz, config) or _process(
             state, t_ms, dt_ms, xyz, config
@@ -290,6 +299,25 @@ def _checked_chunk(
             bad = float(a[~np.isfinite(a)][0])
             raise InvalidAccelChunk(f"{where}: {name}_g holds a non-finite value {bad!r}")
     return axes[0], axes[1], axes[2]
+
+
+def _valid_float_chunk(
+    fs_hz: float, x_g: ArrayLike, y_g: ArrayLike, z_g: ArrayLike, cfg: DetectorConfig
+) -> NDArray[np.float64] | None:
+    """The (n, 3) stack of a valid chunk of 1-D float64 arrays (what the ingest decoder
+    hands over) with one finiteness check; None for anything else (the full check runs)."""
+    if not (
+        type(x_g) is np.ndarray
+        and type(y_g) is np.ndarray
+        and type(z_g) is np.ndarray
+        and x_g.dtype == y_g.dtype == z_g.dtype == np.float64
+        and x_g.ndim == 1
+        and x_g.shape == y_g.shape == z_g.shape
+        and cfg.fall_min_fs_hz <= fs_hz <= cfg.fall_max_fs_hz
+    ):
+        return None
+    xyz = np.column_stack((x_g, y_g, z_g))
+    return xyz if np.isfinite(xyz).all() else None
 
 
 def _after_gap(state: FallState) -> FallState:
@@ -416,7 +444,10 @@ def _quiet_chunk(
     alpha = 1.0 - math.exp(-dt_ms / (cfg.fall_gravity_tau_s * 1000.0))
     prior = state.gravity_g if state.next_ms is not None else tuple(float(v) for v in xyz[0])
     zi = (1.0 - alpha) * np.asarray(prior, dtype=np.float64)[None, :]
-    gravity, _ = lfilter([alpha], [1.0, alpha - 1.0], xyz, axis=0, zi=zi)
+    if _LINEAR_FILTER is not None:  # what lfilter calls, without its ~4 us of argument checks
+        gravity = _LINEAR_FILTER(np.array([alpha]), np.array([1.0, alpha - 1.0]), xyz, 0, zi)[0]
+    else:
+        gravity, _ = lfilter([alpha], [1.0, alpha - 1.0], xyz, axis=0, zi=zi)
     moved = object.__new__(FallState)  # dataclasses.replace without its per-field checks
     moved.__dict__.update(state.__dict__)
     moved.__dict__.update(gravity_g=_vec(gravity[-1]), next_ms=float(t_ms[-1] + dt_ms))

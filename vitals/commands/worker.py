@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -87,5 +88,10 @@ def __getattr__(name: str) -> Any:
     if name != "app":
         raise AttributeError(name)
     settings = Settings()
-    options = _options(settings, DEFAULT_PARTITIONS, DEAD_LETTER_TOPIC, Path("faust-data"))
+    options = _options(
+        settings,
+        DEFAULT_PARTITIONS,
+        DEAD_LETTER_TOPIC,
+        Path(tempfile.gettempdir()) / "vitals-faust-data",
+    )
     return build_worker(settings, options, notifier=False).app

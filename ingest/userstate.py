@@ -70,12 +70,23 @@ class UserState:
         return found
 
     def add_beats(self, beat_ms: np.ndarray, rr_ms: np.ndarray) -> None:
-        self.beat_ms = np.concatenate((self.beat_ms, beat_ms.astype(_I64)))
+        """Append beats, kept in time order: a batch that arrives before an earlier one
+        (redelivery after a broker restart) must not reorder the RR series (RMSSD)."""
+        before = self.beat_ms
+        self.beat_ms = np.concatenate((before, beat_ms.astype(_I64)))
         self.rr_ms = np.concatenate((self.rr_ms, rr_ms.astype(_F64)))
+        if before.size and beat_ms.size and beat_ms.min() < before[-1]:
+            order = np.argsort(self.beat_ms, kind="stable")
+            self.beat_ms, self.rr_ms = self.beat_ms[order], self.rr_ms[order]
 
     def add_hr(self, at_ms: np.ndarray, bpm: np.ndarray) -> None:
-        self.hr_at_ms = np.concatenate((self.hr_at_ms, at_ms.astype(_I64)))
+        """Append HR samples, kept in time order (see :meth:`add_beats`)."""
+        before = self.hr_at_ms
+        self.hr_at_ms = np.concatenate((before, at_ms.astype(_I64)))
         self.hr_bpm = np.concatenate((self.hr_bpm, bpm.astype(_F64)))
+        if before.size and at_ms.size and at_ms.min() < before[-1]:
+            order = np.argsort(self.hr_at_ms, kind="stable")
+            self.hr_at_ms, self.hr_bpm = self.hr_at_ms[order], self.hr_bpm[order]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -25,7 +25,11 @@ class LiveRunner:
         batch_wait_s: float = 0.05,
         idle_flush_s: float = 150.0,
         device_reload_s: float = 30.0,
+        connected: threading.Event | None = None,
     ) -> None:
+        """``connected`` (the source's): while it is clear the broker is unreachable, and
+        a user's silence is the outage's, not the user's: no window is closed for idling
+        (data the broker kept for the session would arrive late and be refused)."""
         self.processor = processor
         self.inbox = inbox
         self.ack = ack
@@ -33,6 +37,7 @@ class LiveRunner:
         self.batch_wait_s = batch_wait_s
         self.idle_flush_s = idle_flush_s
         self.device_reload_s = device_reload_s
+        self.connected = connected
         self.last_arrival: dict[int, float] = {}
 
     def run(self, stop: threading.Event) -> None:
@@ -51,6 +56,8 @@ class LiveRunner:
                 for user in result.users:
                     self.last_arrival[user] = now
             now = time.monotonic()
+            if self.connected is not None and not self.connected.is_set():
+                self.last_arrival = dict.fromkeys(self.last_arrival, now)
             if now >= next_housekeeping:
                 self._flush_idle(now)
                 next_housekeeping = now + 1.0

@@ -8,10 +8,12 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -65,7 +67,11 @@ class PrivateBroker:
     def __init__(
         self, workdir: Path, *, passwd: Path | None = None, acl: Path | None = None
     ) -> None:
-        self.workdir = workdir
+        # Mosquitto started as root drops to the 'mosquitto' user: give it a writable dir
+        # (pytest's tmp_path is 0700), so its files live in a world-writable temp dir.
+        del workdir
+        workdir = self.workdir = Path(tempfile.mkdtemp(prefix="vitals-mosquitto-"))
+        workdir.chmod(0o777)
         self.port = free_port()
         self.conf = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
@@ -116,6 +122,11 @@ class PrivateBroker:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=10)
         self.process = None
+
+    def close(self) -> None:
+        """Stop and delete the persistence and log."""
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class TcpProxy:
@@ -337,6 +348,7 @@ class InProcessPipeline:
             self.inbox,
             self.source.ack,
             idle_flush_s=settings.idle_flush_seconds,
+            connected=self.source.connected,
         )
         self.worker = threading.Thread(target=self.runner.run, args=(self.pipeline.stop,))
 

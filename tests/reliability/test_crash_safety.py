@@ -87,7 +87,7 @@ def test_hard_kills_during_mqtt_replay_lose_and_double_nothing(
     finally:
         if pipeline.alive():
             pipeline.kill()
-        broker.stop()
+        broker.close()
     got = Snapshot.of(sessions)
     engine.dispose()
     assert got.readings == expected.readings  # every window once, same values

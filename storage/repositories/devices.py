@@ -88,13 +88,19 @@ def set_enabled(session: Session, device_id: str, enabled: bool) -> None:
     device.enabled = enabled
 
 
-def mosquitto_files(session: Session, pipeline_user: str) -> tuple[str, str]:
+def mosquitto_files(
+    session: Session, pipeline_user: str, pipeline_password: str | None = None
+) -> tuple[str, str]:
     """(password file, ACL file) for Mosquitto: each enabled device may write only under
-    ``vitals/v1/{its user}/{itself}/#``; the pipeline user may read ``vitals/v1/#``."""
+    ``vitals/v1/{its user}/{itself}/#``; the pipeline user may read ``vitals/v1/#`` and,
+    when ``pipeline_password`` is given, gets a hashed password line too (without one
+    it could not connect to a broker with ``allow_anonymous false``)."""
     devices = session.scalars(
         select(Device).where(Device.enabled.is_(True)).order_by(Device.deviceId)
     ).all()
     passwd = "".join(f"{d.deviceId}:{d.credentialHash}\n" for d in devices if d.credentialHash)
+    if pipeline_password is not None:
+        passwd = f"{pipeline_user}:{hash_secret(pipeline_password)}\n" + passwd
     acl = [f"user {pipeline_user}", "topic read vitals/v1/#", ""]
     for device in devices:
         acl += [

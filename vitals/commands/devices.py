@@ -37,7 +37,10 @@ def register(subparsers: Subparsers) -> None:
     files.add_argument("--passwd", type=Path, required=True, help="password file to write")
     files.add_argument("--acl", type=Path, required=True, help="ACL file to write")
     files.add_argument(
-        "--pipeline-user", default="vitals-ingest", help="broker user of the pipeline (reads all)"
+        "--pipeline-user",
+        default="vitals-ingest",
+        help="broker user of the pipeline (reads all); its password line is the hash of "
+        "VITALS_MQTT_PASSWORD when that is set",
     )
 
 
@@ -86,7 +89,8 @@ def _disable(args: argparse.Namespace, settings: Settings) -> int:
 def _mosquitto(args: argparse.Namespace, settings: Settings) -> int:
     _, sessions = open_database(settings)
     with sessions() as session:
-        passwd, acl = mosquitto_files(session, args.pipeline_user)
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        passwd, acl = mosquitto_files(session, args.pipeline_user, password)
     args.passwd.write_text(passwd)
     args.passwd.chmod(0o600)
     args.acl.write_text(acl)

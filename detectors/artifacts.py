@@ -50,8 +50,9 @@ class CleanIntervals:
     Attributes
     ----------
     rr_filled_ms : ndarray of float64
-        The RR intervals with implausible values and padding replaced by the row's mean
-        plausible interval (finite everywhere, so filters and differences are safe).
+        The RR intervals with implausible values replaced by the row's mean plausible
+        interval and padding by the row's last interval (finite everywhere, so filters
+        and differences are safe).
     plausible : ndarray of bool
         Present and within the physiological range.
     nn : ndarray of bool
@@ -106,6 +107,13 @@ def clean_intervals(rr_ms_2d: FloatArray, config: DetectorConfig = DEFAULT) -> C
         with np.errstate(invalid="ignore", divide="ignore"):
             row_mean = np.where(n_ok > 0, row_sum / np.maximum(n_ok, 1), 1000.0)
         x = np.where(plausible, rr, row_mean[:, None])
+        # NaN padding repeats the row's last interval, exactly as the reference treats the
+        # edge of an unpadded row: a window's result must not depend on how wide the
+        # other windows of its batch are
+        present = ~np.isnan(rr)
+        if not present.all():
+            last = np.maximum(present.sum(axis=1) - 1, 0)
+            x = np.where(present, x, x[np.arange(x.shape[0]), last][:, None])
 
     reference = _trimmed_reference(x)
     x32 = x.astype(np.float32)

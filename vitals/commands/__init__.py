@@ -5,6 +5,7 @@ from types import ModuleType
 from vitals.commands import (
     alerts,
     api,
+    bridge,
     db,
     demo,
     devices,
@@ -16,6 +17,7 @@ from vitals.commands import (
     score,
     simulate,
     trace_import,
+    worker,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
@@ -29,6 +31,8 @@ COMMANDS: tuple[ModuleType, ...] = (
     alerts,
     api,
     keys,
+    bridge,
+    worker,
     devices,
     people,
     db,

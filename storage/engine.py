@@ -16,12 +16,19 @@ def create_engine_from_url(url: str, *, pool_size: int = 5, echo: bool = False) 
     from the ingest worker thread. MySQL/MariaDB (``mysql+pymysql://``): utf8mb4, pooled
     connections checked before use (``pool_pre_ping``) and recycled hourly, and every
     session in UTC so ``TIMESTAMP`` columns store what they are given.
+
+    Bound parameters never reach logs or error messages (``hide_parameters``): they hold
+    phone numbers and credential hashes, and ``echo`` or a logged exception would print
+    them.
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         engine = create_engine(
-            parsed, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+            parsed,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"check_same_thread": False, "timeout": 30},
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         return engine
@@ -31,13 +38,14 @@ def create_engine_from_url(url: str, *, pool_size: int = 5, echo: bool = False) 
         return create_engine(
             parsed,
             echo=echo,
+            hide_parameters=True,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
             pool_recycle=3600,
             connect_args={"init_command": "SET time_zone = '+00:00'"},
         )
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    return create_engine(parsed, echo=echo, hide_parameters=True, pool_pre_ping=True)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

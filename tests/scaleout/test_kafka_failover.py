@@ -252,16 +252,9 @@ def test_bridge_and_two_workers_match_replay_across_a_worker_kill(
 
     assert _alerts(live) == expected_alerts  # same type, severity, createdAt per user
     stored = _readings(live)
-    # nothing lost, nothing doubled: the same windows, one row each
-    assert [r[:3] for r in stored] == [r[:3] for r in expected_readings]
-    # window values: analyze_windows is vectorised over the windows closing together, and
-    # its heart rate can move by a beat per minute with the batch's composition (also
-    # between two in-process replays with different batch sizes), so allow 2 bpm
-    for got, want in zip(stored, expected_readings, strict=True):
-        if want[3] is None:
-            assert got[3] is None
-        else:
-            assert abs(got[3] - want[3]) <= 2, (got, want)
+    # nothing lost, nothing doubled: the same windows, one row each, with the same values
+    # (a window's features do not depend on which other windows close with it)
+    assert stored == expected_readings
     with live.connect() as connection:
         late = connection.execute(
             sa.text("SELECT COUNT(*) FROM deadLetters WHERE reason = 'late'")

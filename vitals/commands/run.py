@@ -67,7 +67,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     source.start()
     log.info("vitals run: %s -> %s", settings.mqtt_url, _safe_url(settings.database_url))
     runner = LiveRunner(
-        pipeline.processor, inbox, source.ack, idle_flush_s=settings.idle_flush_seconds
+        pipeline.processor,
+        inbox,
+        source.ack,
+        idle_flush_s=settings.idle_flush_seconds,
+        connected=source.connected,
     )
     worker = threading.Thread(target=runner.run, args=(stop,), name="ingest")
     worker.start()

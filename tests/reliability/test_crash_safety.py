@@ -68,7 +68,7 @@ def test_hard_kills_during_mqtt_replay_lose_and_double_nothing(
     try:
         pipeline.start()
         publisher = threading.Thread(
-            target=publish_trace, args=(lines, broker.url), kwargs={"speed": 200.0}
+            target=publish_trace, args=(lines, broker.url), kwargs={"speed": 100.0}
         )
         publisher.start()
         # kill at random moments while there is still work in flight

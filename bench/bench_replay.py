@@ -120,7 +120,9 @@ def naive_loop(lines: list[bytes], db_path: str) -> dict[str, Any]:
                 readings += 1
                 activity = np.mean(user.accel_sq) if user.accel_sq else math.nan
                 if (hr > 120 and activity < 0.1) or hr < 40:
-                    db.execute("INSERT INTO alerts VALUES (?, 'heart_rate', ?)", (msg["user"], w_end))
+                    db.execute(
+                        "INSERT INTO alerts VALUES (?, 'heart_rate', ?)", (msg["user"], w_end)
+                    )
                     alerts += 1
             user.accel_sq = []
         if count % 5000 == 0:

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -319,14 +320,19 @@ def _normal(row: Sequence[object]) -> tuple[object, ...]:
     return tuple(out)
 
 
+_HR = re.compile(r"HR \d+ bpm")
+
+
 def outbox_texts(path: Path) -> Counter[tuple[str, str]]:
-    """(to, body) of every text in an outbox file, counted."""
+    """(to, body) of every text in an outbox file, counted; the heart rate in the body is
+    blanked (an open alert's HR is updated while it lasts, so a text sent a moment later
+    quotes a newer value: same alert, same contact)."""
     if not path.exists():
         return Counter()
     texts: Counter[tuple[str, str]] = Counter()
     for line in path.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
-        texts[(record["to"], record["body"])] += 1
+        texts[(record["to"], _HR.sub("HR … bpm", record["body"]))] += 1
     return texts
 
 

@@ -49,6 +49,8 @@ def _client(port: int, user: str | None, password: str | None) -> tuple[mqtt.Cli
     client.connect("127.0.0.1", port)
     client.loop_start()
     assert done.wait(5), "no CONNACK"
+    if result["rc"] == 0:  # paho marks the client connected just after on_connect returns
+        wait_for(client.is_connected, 5, "client connected")
     return client, result["rc"]
 
 
@@ -85,9 +87,14 @@ def test_broker_acl_passwords_and_pipeline_refuse_forgeries(mysql_url: str, tmp_
     broker.start()
     received: list[tuple[str, bytes]] = []
     try:
-        _, anonymous_rc = _client(broker.port, None, None)
-        _, wrong_rc = _client(broker.port, "sec-a-watch", "not-the-secret")
-        _, stolen_rc = _client(broker.port, "sec-a-watch", b_watch.secret)
+        refused = [
+            _client(broker.port, None, None),
+            _client(broker.port, "sec-a-watch", "not-the-secret"),
+            _client(broker.port, "sec-a-watch", b_watch.secret),
+        ]
+        for client, _ in refused:
+            client.loop_stop()  # no reconnect attempts in the background
+        anonymous_rc, wrong_rc, stolen_rc = (rc for _, rc in refused)
         assert anonymous_rc != 0 and wrong_rc != 0 and stolen_rc != 0
         pipeline, rc = _client(broker.port, "vitals-ingest", PIPELINE_PASSWORD)
         assert rc == 0
@@ -107,6 +114,7 @@ def test_broker_acl_passwords_and_pipeline_refuse_forgeries(mysql_url: str, tmp_
             (own, orjson.dumps({**base, "user": alice_id, "seq": 4})),  # legitimate
         ]
         for topic, payload in cases:
+            wait_for(device.is_connected, 10, "device connected")  # paho reconnects
             device.publish(topic, payload, qos=1).wait_for_publish(5)
         wait_for(lambda: len(received) >= 2, 10, "own-topic messages")
         time.sleep(0.5)  # anything else would have arrived by now

@@ -145,6 +145,8 @@ def _trimmed_reference(x: FloatArray) -> Float32Array:
     """
     n, k = x.shape
     half = _REFERENCE_WIDTH // 2
+    if k == 0:  # only windows without beats (HR samples alone)
+        return np.empty((n, 0), dtype=np.float32)
     if k < _REFERENCE_WIDTH:
         med = np.median(x, axis=1, keepdims=True).astype(np.float32)
         return np.broadcast_to(med, x.shape).copy()

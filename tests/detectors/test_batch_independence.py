@@ -4,6 +4,7 @@ runner, a replay and a Faust worker batch the same windows differently)."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -37,3 +38,21 @@ def test_features_of_a_window_alone_equal_those_in_a_wider_batch(seed: int) -> N
             a = np.asarray(getattr(alone, field.name))[0]
             b = np.asarray(getattr(together, field.name))[row]
             np.testing.assert_allclose(a, b, rtol=1e-9, equal_nan=True, err_msg=field.name)
+
+
+def test_a_batch_of_windows_without_beats_warns_nothing() -> None:
+    """Windows with only HR samples (no RR at all) give HR and no HRV, silently."""
+    batch = WindowBatch.from_lists(
+        [[], []],
+        user_ids=[1, 2],
+        end_ms=[60_000, 60_000],
+        hr_bpm=[[71.0, 73.0], []],
+        activity_g=[np.nan, 0.2],
+        rhythm_trusted=[True, True],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        features = analyze_windows(batch)
+    assert features.heart_rate_bpm[0] == pytest.approx(72.0)
+    assert np.isnan(features.heart_rate_bpm[1])
+    assert not features.hrv_valid.any() and not features.rhythm_valid.any()

@@ -14,8 +14,9 @@ def create_engine_from_url(url: str, *, pool_size: int = 5, echo: bool = False) 
 
     SQLite: foreign keys enforced, WAL journal (readers never block the writer), usable
     from the ingest worker thread. MySQL/MariaDB (``mysql+pymysql://``): utf8mb4, pooled
-    connections checked before use (``pool_pre_ping``) and recycled hourly, and every
-    session in UTC so ``TIMESTAMP`` columns store what they are given.
+    connections checked before use (``pool_pre_ping``) and recycled hourly, socket
+    timeouts so that a hung server fails the batch (which is retried) instead of blocking,
+    and every session in UTC so ``TIMESTAMP`` columns store what they are given.
 
     Bound parameters never reach logs or error messages (``hide_parameters``): they hold
     phone numbers and credential hashes, and ``echo`` or a logged exception would print
@@ -43,7 +44,14 @@ def create_engine_from_url(url: str, *, pool_size: int = 5, echo: bool = False) 
             max_overflow=pool_size,
             pool_pre_ping=True,
             pool_recycle=3600,
-            connect_args={"init_command": "SET time_zone = '+00:00'"},
+            connect_args={
+                "init_command": "SET time_zone = '+00:00'",
+                # a server that hangs without closing the socket must fail the batch
+                # (which is then retried), not block the pipeline forever
+                "connect_timeout": 10,
+                "read_timeout": 60,
+                "write_timeout": 60,
+            },
         )
     return create_engine(parsed, echo=echo, hide_parameters=True, pool_pre_ping=True)
 

@@ -35,6 +35,7 @@ from storage.models import AlertState, HealthAlert, SmsNotification, User
 from storage.types import utc_from_ms
 from vitals.commands.common import Subparsers, add_command, open_database
 from vitals.commands.register import register_manifest
+from vitals.errors import VitalsError
 from vitals.settings import Settings
 from vitals.wiring import Pipeline, build_pipeline
 
@@ -103,6 +104,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     publisher.start()
     while publisher.is_alive() or not inbox.empty():
+        if not worker.is_alive():
+            raise VitalsError("the pipeline's worker stopped; see the error above")
         _progress(pipeline, started)
         time.sleep(0.5)
     _wait_settled(pipeline, len(lines))

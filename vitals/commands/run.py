@@ -73,11 +73,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         idle_flush_s=settings.idle_flush_seconds,
         connected=source.connected,
     )
-    worker = threading.Thread(target=runner.run, args=(stop,), name="ingest")
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            runner.run(stop)
+        except BaseException as error:
+            failures.append(error)
+            log.exception("ingest worker failed; unacknowledged messages stay with the broker")
+            stop.set()
+
+    worker = threading.Thread(target=work, name="ingest")
     worker.start()
     while worker.is_alive():
         worker.join(timeout=0.5)
     source.stop()
+    if failures:
+        log.error("vitals run: exiting with status 1 so that a supervisor restarts it")
+        return 1
     log.info("vitals run: stopped cleanly %s", pipeline.metrics.summary())
     return 0
 

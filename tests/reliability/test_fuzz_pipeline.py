@@ -7,18 +7,15 @@ that the database refuses (a poison pill that would stall the live pipeline) fai
 from __future__ import annotations
 
 import itertools
-import secrets
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.engine import Engine
@@ -28,7 +25,7 @@ from storage.migrate import upgrade
 from storage.models import DeadLetter
 from storage.repositories.devices import add_device
 from storage.repositories.people import add_user
-from tests.conftest import MYSQL_URL, service_unavailable
+from tests.conftest import scratch_database
 from tests.reliability.harness import T0_MS
 from tests.reliability.report import record
 from tests.reliability.test_fuzz_decode import EDGE_NUMBERS, json_values
@@ -42,28 +39,17 @@ TALLY: dict[str, int] = {"messages": 0, "accepted": 0, "duplicates": 0, "dead": 
 
 @pytest.fixture(scope="module")
 def fuzz_db() -> Iterator[sessionmaker[Session]]:
-    server = create_engine_from_url(MYSQL_URL)
-    name = f"vitals_fz_{secrets.token_hex(4)}"
-    try:
-        with server.connect() as connection:
-            connection.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    except sa.exc.OperationalError as error:
-        service_unavailable(f"MariaDB at {MYSQL_URL}: {error.orig}")
-    engine = create_engine_from_url(
-        make_url(MYSQL_URL).set(database=name).render_as_string(hide_password=False)
-    )
-    upgrade(engine)
-    sessions = session_factory(engine)
-    with sessions.begin() as session:
-        for device, user in DEVICES.items():
-            created = add_user(session, open_id=f"fuzz-{user}")
-            assert created.id == user
-            add_device(session, user_id=user, device_id=device)
-    yield sessions
-    engine.dispose()
-    with server.connect() as connection:
-        connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-    server.dispose()
+    with scratch_database("vitals_fz") as url:
+        engine = create_engine_from_url(url)
+        upgrade(engine)
+        sessions = session_factory(engine)
+        with sessions.begin() as session:
+            for device, user in DEVICES.items():
+                created = add_user(session, open_id=f"fuzz-{user}")
+                assert created.id == user
+                add_device(session, user_id=user, device_id=device)
+        yield sessions
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")

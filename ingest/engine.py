@@ -35,7 +35,11 @@ from detectors import (
     stress_step,
 )
 from ingest.payload import Reading
-from ingest.userstate import UserState
+from ingest.userstate import UserState, WaveBuffer
+
+#: Beat sources of a user, most direct first: the device's own RR intervals, then beats
+#: detected in ECG, then in PPG.
+BEAT_SOURCES = ("rr", "ecg", "ppg")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ class EngineConfig:
     #: How long after a window's end its data may still arrive (device batching, clock
     #: skew between a user's devices). RR comes in 5 s batches, so 10 s is two batches.
     lateness_s: int = 10
+    #: Raw PPG/ECG is buffered into segments of this length for beat detection (NeuroKit2
+    #: needs at least 3 s; 10 s gives ~10 beats and ends before the window it feeds closes).
+    wave_segment_s: float = 10.0
+    #: A beat source (rr > ecg > ppg) seen within this long keeps lesser ones out.
+    beat_source_memory_s: int = 120
     detector: DetectorConfig = DEFAULT
 
     @property
@@ -144,7 +153,10 @@ class Engine:
         if reading.end_ms <= user.closed_until_ms:
             effects.late.append(reading)
             return False
-        window_ms = self.config.window_ms
+        if reading.kind in BEAT_SOURCES:
+            user.beat_source_ms[reading.kind] = max(
+                user.beat_source_ms.get(reading.kind, 0), reading.end_ms
+            )
         if reading.kind == "rr":
             beat_ms = reading.ts_ms + np.concatenate(([0.0], np.cumsum(reading.values[1:])))
             self._add_beats(user, np.round(beat_ms).astype(np.int64), reading.values)
@@ -157,19 +169,61 @@ class Engine:
             if keep.any():
                 user.last_hr_bpm = float(reading.values[keep][-1])
         elif reading.kind in ("ppg", "ecg"):
-            extract = beats_from_ecg if reading.kind == "ecg" else beats_from_ppg
-            beats = extract(reading.values, reading.fs_hz, reading.ts_ms)
-            if beats.quality_ok and beats.beat_ms.size > 1:
-                self._add_beats(user, beats.beat_ms[1:], beats.rr_ms)
-            else:
-                for end in {
-                    _window_end(reading.ts_ms, window_ms),
-                    _window_end(reading.end_ms, window_ms),
-                }:
-                    user.extras_for(end).untrusted = True
+            self._wave(user, reading)
         else:  # accel
             self._accel(user, reading, effects)
         return True
+
+    def _wave(self, user: UserState, reading: Reading) -> None:
+        """Buffer raw PPG/ECG until a segment is long enough for beat detection (devices
+        send ~1 s chunks; NeuroKit2's detectors need seconds of signal)."""
+        buffer = user.waves.get(reading.kind)
+        if buffer is not None and (
+            buffer.fs_hz != reading.fs_hz
+            or abs(reading.ts_ms - buffer.end_ms) > 1000.0 / reading.fs_hz + 1.0
+        ):
+            self._extract(user, reading.kind)  # a gap or a new rate: a new segment
+            buffer = None
+        if buffer is None:
+            user.waves[reading.kind] = WaveBuffer(
+                reading.ts_ms, reading.fs_hz, reading.values.astype(np.float64)
+            )
+        else:
+            buffer.samples = np.concatenate((buffer.samples, reading.values))
+        if user.waves[reading.kind].duration_s >= self.config.wave_segment_s:
+            self._extract(user, reading.kind)
+
+    def _extract(self, user: UserState, kind: str) -> None:
+        """Beats of the buffered segment; a segment too short or too noisy to trust marks
+        its windows so that they give no rhythm verdict (never a false one)."""
+        buffer = user.waves.pop(kind, None)
+        if buffer is None or self._better_source(user, kind, buffer.start_ms):
+            return
+        extract = beats_from_ecg if kind == "ecg" else beats_from_ppg
+        try:
+            beats = extract(buffer.samples, buffer.fs_hz, buffer.start_ms, self.config.detector)
+        except ValueError:  # DetectorError: e.g. shorter than the detectors need
+            beats = None
+        if beats is not None and beats.quality_ok and beats.beat_ms.size > 1:
+            self._add_beats(user, beats.beat_ms[1:], beats.rr_ms)
+            return
+        window_ms = self.config.window_ms
+        for end in {
+            _window_end(buffer.start_ms, window_ms),
+            _window_end(round(buffer.end_ms), window_ms),
+        }:
+            if end > user.closed_until_ms:
+                user.extras_for(end).untrusted = True
+
+    def _better_source(self, user: UserState, kind: str, at_ms: int) -> bool:
+        """True when a more direct beat source of the same user was seen recently: device
+        RR intervals beat ECG, which beats PPG. Beats of two sources would interleave in
+        a window and corrupt its successive differences (RMSSD, rhythm)."""
+        horizon = at_ms - self.config.beat_source_memory_s * 1000
+        for better in BEAT_SOURCES[: BEAT_SOURCES.index(kind)]:
+            if user.beat_source_ms.get(better, 0) >= horizon:
+                return True
+        return False
 
     def _add_beats(self, user: UserState, beat_ms: np.ndarray, rr_ms: np.ndarray) -> None:
         keep = beat_ms > user.closed_until_ms
@@ -233,6 +287,8 @@ class Engine:
         new_closed = (limit_ms // window_ms) * window_ms
         if new_closed <= user.closed_until_ms:
             return []
+        for kind in [k for k, w in user.waves.items() if w.start_ms <= new_closed]:
+            self._extract(user, kind)  # its beats belong to windows closing now
         beat_ends = _window_ends(user.beat_ms, window_ms)
         hr_ends = _window_ends(user.hr_at_ms, window_ms)
         ends = set(np.unique(beat_ends[beat_ends <= new_closed]).tolist())

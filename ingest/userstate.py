@@ -49,6 +49,24 @@ class WindowExtras:
 
 
 @dataclass
+class WaveBuffer:
+    """Raw PPG/ECG samples of one kind waiting to be long enough for beat detection."""
+
+    start_ms: int
+    fs_hz: float
+    samples: np.ndarray
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.size / self.fs_hz
+
+    @property
+    def end_ms(self) -> float:
+        """Reading time just after the last buffered sample."""
+        return self.start_ms + self.samples.size * 1000.0 / self.fs_hz
+
+
+@dataclass
 class UserState:
     user_id: int
     watermark_ms: int = 0  # latest reading time seen from any of the user's devices
@@ -58,6 +76,8 @@ class UserState:
     hr_at_ms: np.ndarray = field(default_factory=lambda: np.empty(0, _I64))
     hr_bpm: np.ndarray = field(default_factory=lambda: np.empty(0, _F64))
     extras: dict[int, WindowExtras] = field(default_factory=dict)  # by window end
+    waves: dict[str, WaveBuffer] = field(default_factory=dict)  # by kind: ppg, ecg
+    beat_source_ms: dict[str, int] = field(default_factory=dict)  # kind -> last seen
     last_hr_bpm: float | None = None
     rules: RuleState = field(default_factory=RuleState)
     stress: StressBaseline = field(default_factory=StressBaseline)
@@ -98,6 +118,11 @@ class UserState:
             "hr_at_ms": self.hr_at_ms.tolist(),
             "hr_bpm": self.hr_bpm.tolist(),
             "extras": {str(end): vars(extra) for end, extra in self.extras.items()},
+            "waves": {
+                kind: {"start_ms": w.start_ms, "fs_hz": w.fs_hz, "samples": w.samples.tolist()}
+                for kind, w in self.waves.items()
+            },
+            "beat_source_ms": self.beat_source_ms,
             "last_hr_bpm": self.last_hr_bpm,
             "rules": state_to_json(self.rules),
             "stress": state_to_json(self.stress),
@@ -115,6 +140,13 @@ class UserState:
             hr_at_ms=np.asarray(data["hr_at_ms"], dtype=_I64),
             hr_bpm=np.asarray(data["hr_bpm"], dtype=_F64),
             extras={int(end): WindowExtras(**extra) for end, extra in data["extras"].items()},
+            waves={
+                kind: WaveBuffer(
+                    int(w["start_ms"]), float(w["fs_hz"]), np.asarray(w["samples"], dtype=_F64)
+                )
+                for kind, w in data.get("waves", {}).items()
+            },
+            beat_source_ms={k: int(v) for k, v in data.get("beat_source_ms", {}).items()},
             last_hr_bpm=data["last_hr_bpm"],
             rules=state_from_json(RuleState, data["rules"]),
             stress=state_from_json(StressBaseline, data["stress"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import neurokit2 as nk
@@ -13,6 +14,7 @@ from simulators.errors import SimulatorError
 from simulators.importers import import_csv, import_wfdb
 from simulators.trace_arrays import check_trace, load_user
 from simulators.trace_io import companion_paths, read_labels, read_manifest, read_trace
+from vitals.cli import main
 
 FS = 250
 START_MS = 1_736_900_000_000
@@ -121,3 +123,27 @@ def test_csv_without_known_columns_is_rejected(tmp_path: Path) -> None:
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(SimulatorError, match="neither rr_ms nor x,y,z"):
         import_csv(bad, tmp_path / "o.jsonl", user=1, device="d")
+
+
+def test_imported_wfdb_record_replays_through_the_pipeline(
+    record: tuple[Path, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorded trace replays like a simulated one: its beats and raw ECG become one
+    healthReadings row per minute with the recording's heart rate."""
+    path, peaks = record
+    out = tmp_path / "rec.jsonl.gz"
+    import_wfdb(path, out, user=1, device="chest-01", start_ms=START_MS, ecg=True)
+    db = tmp_path / "replay.db"
+    monkeypatch.setenv("VITALS_DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("VITALS_SMS_OUTBOX_PATH", str(tmp_path / "outbox.jsonl"))
+    assert main(["replay", str(out), "--register", "--quiet"]) == 0
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT heartRate, readingType FROM healthReadings ORDER BY createdAt"
+        ).fetchall()
+        dead = connection.execute("SELECT COUNT(*) FROM deadLetters").fetchone()[0]
+    assert dead == 0
+    assert 1 <= len(rows) <= 2  # 60 s from a minute boundary + 40 s: one or two windows
+    expected_bpm = 60 * FS / float(np.mean(np.diff(peaks)))
+    assert all(abs(hr - expected_bpm) <= 3 for hr, _ in rows)
+    assert {kind for _, kind in rows} == {"automatic"}

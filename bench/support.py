@@ -9,7 +9,6 @@ import contextlib
 import gzip
 import os
 import secrets
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,7 @@ from simulators.plan import DEFAULT_EVENTS, parse_event_rates, population_plan
 from simulators.trace_io import companion_paths, read_manifest
 from storage import create_engine_from_url, session_factory
 from storage.migrate import upgrade
+from tests.netutil import free_port, wait_for_listener
 from vitals.commands.register import register_manifest
 
 MYSQL_URL = os.environ.get("VITALS_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -114,12 +114,6 @@ def cpu_seconds() -> float:
 MOSQUITTO = "/usr/sbin/mosquitto"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def private_broker(max_inflight: int = 2000) -> Iterator[str]:
     """A Mosquitto of the benchmark's own on a free port (the machine's broker keeps its
@@ -136,15 +130,8 @@ def private_broker(max_inflight: int = 2000) -> Iterator[str]:
             [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("private mosquitto did not start") from None
-                    time.sleep(0.05)
+            if not wait_for_listener(port, process):
+                raise RuntimeError("private mosquitto did not start")
             yield f"mqtt://127.0.0.1:{port}"
         finally:
             process.terminate()

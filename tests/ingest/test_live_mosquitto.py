@@ -18,16 +18,16 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import create_engine_from_url, session_factory
 from storage.migrate import upgrade
-from storage.models import DeadLetter, HealthAlert, HealthReading
+from storage.models import DeadLetter, HealthAlert
 from storage.repositories.devices import add_device
 from storage.repositories.people import add_contact, add_user
 from tests.conftest import MQTT_URL, service_unavailable
-from tests.ingest.traces import rest_trace
+from tests.ingest.traces import rest_trace, stored_counts
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.mariadb, pytest.mark.slow]
 
@@ -122,14 +122,6 @@ def _wait_for(check: object, timeout: float = 60.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-def _counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
-    with sessions() as session:
-        readings = session.scalar(select(func.count()).select_from(HealthReading)) or 0
-        distinct = session.scalar(select(func.count(func.distinct(HealthReading.createdAt)))) or 0
-        alerts = session.scalar(select(func.count()).select_from(HealthAlert)) or 0
-    return readings, distinct, alerts
-
-
 def test_published_trace_survives_a_hard_kill(
     database: sessionmaker[Session], pipeline: Pipeline, tmp_path: Path
 ) -> None:
@@ -143,18 +135,18 @@ def test_published_trace_survives_a_hard_kill(
     pipeline.start()
     third = len(messages) // 3
     _publish(publisher, messages[:third])
-    _wait_for(lambda: _counts(database)[0] >= 3)
+    _wait_for(lambda: stored_counts(database)[0] >= 3)
     _publish(publisher, messages[third : 2 * third])
     time.sleep(0.3)
     pipeline.kill()  # hard kill mid-stream: in-flight batch lost, acks not sent
     _publish(publisher, messages[2 * third :])  # queued by the broker for the session
     pipeline.start()
-    _wait_for(lambda: _counts(database)[0] >= 16)
+    _wait_for(lambda: stored_counts(database)[0] >= 16)
     time.sleep(3)  # idle flush closes the last window
     assert pipeline.stop() == 0  # SIGTERM: clean exit
     publisher.loop_stop()
 
-    readings, distinct, alerts = _counts(database)
+    readings, distinct, alerts = stored_counts(database)
     assert readings == distinct  # nothing doubled
     assert 16 <= readings <= 17  # nothing lost: every minute of the trace
     with database() as session:

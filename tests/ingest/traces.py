@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.topics import topic_for
+from storage.models import HealthAlert, HealthReading
 
 T0_MS = 1_763_900_000_000 - (1_763_900_000_000 % 60_000)  # a whole minute
 
@@ -71,3 +74,13 @@ def rest_trace(
         payload.update(body)
         messages.append((topic_for(user, device, kind), orjson.dumps(payload)))
     return messages
+
+
+def stored_counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
+    """(healthReadings rows, distinct window ends, healthAlerts rows): with one user,
+    rows == distinct ends means no window was stored twice."""
+    with sessions() as session:
+        readings = session.scalar(select(func.count()).select_from(HealthReading)) or 0
+        distinct = session.scalar(select(func.count(func.distinct(HealthReading.createdAt)))) or 0
+        alerts = session.scalar(select(func.count()).select_from(HealthAlert)) or 0
+    return readings, distinct, alerts

@@ -26,10 +26,10 @@ from ingest.faust_app import WorkerApp, WorkerOptions, create_app
 from ingest.processor import BatchProcessor, Inbound
 from storage import create_engine_from_url, session_factory
 from storage.migrate import upgrade
-from storage.models import DeadLetter, HealthAlert, HealthReading
+from storage.models import DeadLetter, HealthAlert
 from storage.repositories.devices import add_device
 from storage.repositories.people import add_user
-from tests.ingest.traces import rest_trace
+from tests.ingest.traces import rest_trace, stored_counts
 
 DEVICE = "agent-watch-1"
 
@@ -69,14 +69,6 @@ async def _until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def _counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
-    with sessions() as session:
-        readings = session.scalar(select(func.count()).select_from(HealthReading)) or 0
-        distinct = session.scalar(select(func.count(func.distinct(HealthReading.createdAt)))) or 0
-        alerts = session.scalar(select(func.count()).select_from(HealthAlert)) or 0
-    return readings, distinct, alerts
-
-
 def test_readings_agent_runs_the_pipeline_and_drops_redelivered_messages(
     sessions: sessionmaker[Session], user_id: int, tmp_path: Path
 ) -> None:
@@ -93,7 +85,7 @@ def test_readings_agent_runs_the_pipeline_and_drops_redelivered_messages(
     asyncio.run(scenario())
     results = worker.runtime.results
     assert results.accepted == len(pairs)
-    readings, distinct, alerts = _counts(sessions)
+    readings, distinct, alerts = stored_counts(sessions)
     assert readings == distinct and 12 <= readings <= 14  # closed minutes, each once
     assert alerts == 1  # > 120 bpm at rest for 10 min: high_heart_rate, once
     with sessions() as session:
@@ -130,7 +122,7 @@ def test_a_partition_that_comes_back_is_reloaded_not_served_from_a_stale_cache(
             await _until(lambda: first.runtime.results.accepted == len(pairs) - third)
 
     asyncio.run(scenario())
-    readings, distinct, alerts = _counts(sessions)
+    readings, distinct, alerts = stored_counts(sessions)
     assert readings == distinct and 13 <= readings <= 15
     assert alerts == 1
 

@@ -33,11 +33,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.config import DEFAULT, DetectorConfig
+from detectors.rowops import count_per_row, next_in_row, with_next
 
 __all__ = ["CleanIntervals", "clean_intervals"]
 
 FloatArray = NDArray[np.float64]
 Float32Array = NDArray[np.float32]
+Int32Array = NDArray[np.int32]
 BoolArray = NDArray[np.bool_]
 
 _REFERENCE_WIDTH = 5  # beats in the trimmed-mean reference (centre +- 2)
@@ -61,6 +63,8 @@ class CleanIntervals:
         Outliers that match no ectopic/detection-error pattern.
     reference_ms : ndarray of float32
         Local trimmed-mean reference interval (float32: only compared at 20 %).
+    n_plausible : ndarray of int32, shape (n_windows,)
+        Plausible intervals per window.
     """
 
     rr_filled_ms: FloatArray
@@ -68,6 +72,7 @@ class CleanIntervals:
     nn: BoolArray
     unexplained: BoolArray
     reference_ms: Float32Array
+    n_plausible: Int32Array
 
 
 def clean_intervals(rr_ms_2d: FloatArray, config: DetectorConfig = DEFAULT) -> CleanIntervals:
@@ -99,33 +104,16 @@ def clean_intervals(rr_ms_2d: FloatArray, config: DetectorConfig = DEFAULT) -> C
     if rr.ndim != 2:
         raise ValueError(f"rr_ms_2d must be 2-D (n_windows, k), got shape {rr.shape}")
     plausible = (rr >= config.rr_min_ms) & (rr <= config.rr_max_ms)  # NaN compares False
-    if plausible.all():
-        x = rr
-    else:
-        n_ok = plausible.sum(axis=1)
-        row_sum = np.where(plausible, rr, 0.0).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            row_mean = np.where(n_ok > 0, row_sum / np.maximum(n_ok, 1), 1000.0)
-        x = np.where(plausible, rr, row_mean[:, None])
-        # NaN padding repeats the row's last interval, exactly as the reference treats the
-        # edge of an unpadded row: a window's result must not depend on how wide the
-        # other windows of its batch are
-        present = ~np.isnan(rr)
-        if not present.all():
-            last = np.maximum(present.sum(axis=1) - 1, 0)
-            x = np.where(present, x, x[np.arange(x.shape[0]), last][:, None])
+    n_plausible = count_per_row(plausible)
+    x = _fill_implausible(rr, plausible, n_plausible)
 
-    reference = _trimmed_reference(x)
-    x32 = x.astype(np.float32)
-
+    x32, reference = _trimmed_reference(x)
     thr = config.ectopic_rel_threshold
-    tol = config.ectopic_pair_tolerance
     short = x32 < np.float32(1.0 - thr) * reference
     long_ = x32 > np.float32(1.0 + thr) * reference
-    outlier = (short | long_) & plausible
-    explained = np.zeros_like(outlier)
-    if outlier.any():
-        _mark_explained(x32, reference, short, long_, tol=tol, explained=explained)
+    outlier = short | long_
+    outlier &= plausible
+    explained = _explained(x32, reference, short, long_, tol=config.ectopic_pair_tolerance)
     nn = plausible & ~outlier
     unexplained = outlier & ~explained
     return CleanIntervals(
@@ -134,31 +122,67 @@ def clean_intervals(rr_ms_2d: FloatArray, config: DetectorConfig = DEFAULT) -> C
         nn=nn,
         unexplained=unexplained,
         reference_ms=reference,
+        n_plausible=n_plausible,
     )
 
 
-def _trimmed_reference(x: FloatArray) -> Float32Array:
-    """Mean of the 5 intervals centred on each one without its largest and smallest.
+def _fill_implausible(rr: FloatArray, plausible: BoolArray, n_plausible: Int32Array) -> FloatArray:
+    """The intervals with implausible values set to the row's mean plausible interval
+    (1000 ms if none) and NaN padding to the row's last interval.
+
+    Padding repeats the last interval exactly as the reference treats the edge of an
+    unpadded row: a window's result must not depend on how wide the other windows of its
+    batch are. Only rows that need it are touched (most rows are complete and plausible).
+    """
+    rows = np.flatnonzero(n_plausible < rr.shape[1])
+    if rows.size == 0:
+        return rr
+    sub = rr[rows]
+    ok = plausible[rows]
+    row_sum = np.where(ok, sub, 0.0).sum(axis=1)
+    n_ok = n_plausible[rows]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        row_mean = np.where(n_ok > 0, row_sum / np.maximum(n_ok, 1), 1000.0)
+    fixed = np.where(ok, sub, row_mean[:, None])
+    present = ~np.isnan(sub)
+    if not present.all():
+        last = np.maximum(present.sum(axis=1) - 1, 0)
+        fixed = np.where(present, fixed, fixed[np.arange(rows.size), last][:, None])
+    x = rr.copy()
+    x[rows] = fixed
+    return x
+
+
+def _trimmed_reference(x: FloatArray) -> tuple[Float32Array, Float32Array]:
+    """``x`` as float32 and the mean of the 5 intervals centred on each one without
+    their largest and smallest.
 
     Edges repeat the first/last interval. Computed in float32 (a 20 % threshold needs no
-    more) on one flat, row-padded array so every step is a contiguous 1-D SIMD loop.
+    more) with the 5 shifted views of the flat matrix, so every step is one contiguous
+    1-D SIMD loop; the two columns at each row edge, whose flat neighbours belong to the
+    adjacent rows, are then recomputed from edge-repeated windows.
     """
     n, k = x.shape
     half = _REFERENCE_WIDTH // 2
-    if k == 0:  # only windows without beats (HR samples alone)
-        return np.empty((n, 0), dtype=np.float32)
-    if k < _REFERENCE_WIDTH:
-        med = np.median(x, axis=1, keepdims=True).astype(np.float32)
-        return np.broadcast_to(med, x.shape).copy()
-    width = k + 2 * half
-    xp = np.empty((n, width), dtype=np.float32)
-    xp[:, half : half + k] = x
-    xp[:, :half] = x[:, :1]
-    xp[:, half + k :] = x[:, -1:]
-    flat = xp.ravel()
+    x32 = x.astype(np.float32)
+    if k < _REFERENCE_WIDTH:  # also k == 0: only windows without beats (HR samples alone)
+        med = np.median(x, axis=1, keepdims=True) if k else np.zeros((n, 1))
+        return x32, np.broadcast_to(med.astype(np.float32), x.shape).copy()
+    flat = x32.reshape(-1)
     length = flat.size - 2 * half
-    views = [flat[i : i + length] for i in range(_REFERENCE_WIDTH)]
-    total = views[0] + views[1]
+    reference = np.empty_like(x32)
+    # the window starting at flat[j] is centred on flat[j + half]
+    _trimmed_mean([flat[i : i + length] for i in range(_REFERENCE_WIDTH)],
+                  out=reference.reshape(-1)[half : half + length])  # fmt: skip
+    edges = np.array([0, 1, k - 2, k - 1])
+    window_cols = np.clip(edges[None, :] + np.arange(-half, half + 1)[:, None], 0, k - 1)
+    reference[:, edges] = _trimmed_mean([x32[:, cols] for cols in window_cols])
+    return x32, reference
+
+
+def _trimmed_mean(views: list[Float32Array], out: Float32Array | None = None) -> Float32Array:
+    """Elementwise (sum - max - min) / (len - 2) over equally shaped arrays, in float32."""
+    total = np.add(views[0], views[1], out=out)
     hi = np.maximum(views[0], views[1])
     lo = np.minimum(views[0], views[1])
     for v in views[2:]:
@@ -167,44 +191,39 @@ def _trimmed_reference(x: FloatArray) -> Float32Array:
         np.minimum(lo, v, out=lo)
     total -= hi
     total -= lo
-    total *= np.float32(1.0 / (_REFERENCE_WIDTH - 2))
-    out = np.empty(n * width, dtype=np.float32)
-    out[half : half + length] = total
-    result: Float32Array = out.reshape(n, width)[:, half : half + k]
-    return result
+    total *= np.float32(1.0 / (len(views) - 2))
+    return total
 
 
-def _mark_explained(
-    x: Float32Array,
+def _explained(
+    x32: Float32Array,
     reference: Float32Array,
     short: BoolArray,
     long_: BoolArray,
     *,
     tol: float,
-    explained: BoolArray,
-) -> None:
-    """Set ``explained`` where outliers form ectopic or detection-error patterns.
+) -> BoolArray:
+    """Where short/long intervals form ectopic or detection-error patterns.
 
-    Works on the flat indices of the outliers only, so its cost scales with the number of
-    outliers rather than with the batch size.
+    Dense over the batch: each interval is paired with the next one of its row on the
+    flat buffer (:func:`~detectors.rowops.with_next`), so every step is one contiguous
+    pass and no index lists are built.
     """
-    k = x.shape[1]
-    xf, rf, sf, lf = x.ravel(), reference.ravel(), short.ravel(), long_.ravel()
-    ef = explained.reshape(-1)  # a view: writes land in ``explained``
-    idx = np.flatnonzero(sf)
-    idx = idx[idx % k != k - 1]  # a pair needs a next interval in the same window
-    if idx.size:
-        nxt = idx + 1
-        pair = xf[idx] + xf[nxt]
-        ref = rf[idx]
-        nxt_short = sf[nxt]
-        compensatory = ~nxt_short & (np.abs(pair - 2.0 * ref) <= tol * 2.0 * ref)
-        split = nxt_short & (np.abs(pair - ref) <= tol * ref)
-        hit = compensatory | split
-        ef[idx[hit]] = True
-        second = hit & (lf[nxt] | nxt_short)
-        ef[nxt[second]] = True
-    idx = np.flatnonzero(lf)
-    if idx.size:
-        missed = np.abs(xf[idx] - 2.0 * rf[idx]) <= tol * rf[idx]
-        ef[idx[missed]] = True
+    pair = with_next(x32, np.add, 0.0)  # x[j] + x[j + 1]
+    next_short = next_in_row(short, False)  # short[j + 1]; False in the last column
+    next_long = next_in_row(long_, False)
+    first_short = short.copy()
+    first_short[:, -1:] = False  # a pair needs a next interval in the same window
+    # premature beat + (compensatory or reset) pause: the pair spans ~2 references
+    compensatory = np.abs(pair - 2.0 * reference) <= tol * 2.0 * reference
+    compensatory &= ~next_short
+    # interpolated ectopic or extra detection: two shorts spanning ~1 reference
+    split = np.abs(pair - reference) <= tol * reference
+    split &= next_short
+    hit = compensatory | split
+    hit &= first_short
+    explained: BoolArray = hit.copy()
+    explained[:, 1:] |= (hit & (next_long | next_short))[:, :-1]
+    # missed beat: one long interval of ~2 references
+    explained |= long_ & (np.abs(x32 - 2.0 * reference) <= tol * reference)
+    return explained

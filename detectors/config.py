@@ -309,5 +309,13 @@ class DetectorConfig:
     fall_min_fs_hz: float = 25.0
     fall_max_fs_hz: float = 200.0
 
+    def __post_init__(self) -> None:
+        """Reject an RR range the artefact step and the stress histogram cannot use."""
+        if not 50.0 <= self.rr_min_ms < self.rr_max_ms:
+            raise ValueError(
+                f"rr_min_ms must be >= 50 and below rr_max_ms, got "
+                f"rr_min_ms={self.rr_min_ms}, rr_max_ms={self.rr_max_ms}"
+            )
+
 
 DEFAULT = DetectorConfig()

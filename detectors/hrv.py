@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 from scipy.signal import welch
 
 from detectors.config import DEFAULT, DetectorConfig
+from detectors.rowops import count_per_row, sum_per_row, with_next
 
 __all__ = [
     "TimeDomain",
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+Int32Array = NDArray[np.int32]
 BoolArray = NDArray[np.bool_]
 
 _BAEVSKY_BIN_MS = 50.0  # Baevsky & Chernikova 2017: 50 ms histogram bins
@@ -94,15 +96,22 @@ def hrv_time_batch(nn_ms_2d: FloatArray) -> dict[str, FloatArray]:
 
 @dataclass(frozen=True)
 class TimeDomain:
-    """Core time-domain HRV of a batch plus the successive differences for reuse.
+    """Core time-domain HRV of a batch plus intermediates reused by later steps.
 
     Attributes
     ----------
     mean_nn_ms, sdnn_ms, rmssd_ms, pnn50_pct : ndarray of float64, shape (n,)
-    diff_ms : ndarray of float64, shape (n, k-1)
-        Successive differences of the filled interval matrix.
-    diff_mask : ndarray of bool, shape (n, k-1)
-        Where both intervals of a difference are NN.
+    n_nn : ndarray of int32, shape (n,)
+        NN intervals per row.
+    nn_ms : ndarray of float64, shape (n, k)
+        The NN intervals in place, 0 where an interval is not NN.
+    nn_weight : ndarray of float64, shape (n, k)
+        1.0 where an interval is NN, else 0.0.
+    diff_ms : ndarray of float64, shape (n, k)
+        Column j is the successive difference ``x[j + 1] - x[j]`` when both intervals are
+        NN, else 0; the last column is always 0 (full width keeps later steps contiguous).
+    diff_mask : ndarray of bool, shape (n, k)
+        Where both intervals of a difference are NN (last column False).
     extra : dict
         ``SDSD``, ``pNN20``, ``MinNN``, ``MaxNN`` when requested.
     """
@@ -111,6 +120,9 @@ class TimeDomain:
     sdnn_ms: FloatArray
     rmssd_ms: FloatArray
     pnn50_pct: FloatArray
+    n_nn: Int32Array
+    nn_ms: FloatArray
+    nn_weight: FloatArray
     diff_ms: FloatArray
     diff_mask: BoolArray
     extra: dict[str, FloatArray] = field(default_factory=dict)
@@ -120,47 +132,57 @@ def time_domain_masked(x: FloatArray, mask: BoolArray, extended: bool = False) -
     """Time-domain HRV where ``mask`` selects the NN intervals of the finite matrix ``x``.
 
     The hot-path core of :func:`hrv_time_batch` and :func:`~detectors.windows.analyze_windows`
-    (no NaN handling: ``x`` must be finite everywhere). Also returns the successive
-    differences and their mask for reuse by the rhythm features. ``extended`` adds
-    SDSD, pNN20, MinNN and MaxNN.
+    (no NaN handling: ``x`` must be finite everywhere). Masking is done by multiplying with
+    the 0/1 mask (``x`` is finite, so this equals ``np.where`` at a third of the cost), and
+    row sums use :mod:`detectors.rowops`. Also returns the intermediates the rhythm
+    features and the stress index reuse. ``extended`` adds SDSD, pNN20, MinNN and MaxNN.
     """
-    n_nn = np.count_nonzero(mask, axis=1)
-    xm = np.where(mask, x, 0.0)
+    n_nn = count_per_row(mask)
+    weight = mask.astype(np.float64)
+    nn_ms = x * weight
+    dmask = with_next(mask, np.logical_and, False)
+    n_d = count_per_row(dmask)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = xm.sum(axis=1) / n_nn
-        dev = np.where(mask, x - mean[:, None], 0.0)
+        mean = sum_per_row(nn_ms) / n_nn
+        dev = x - mean[:, None]
+        dev *= weight
         sdnn = np.sqrt(np.einsum("ij,ij->i", dev, dev) / (n_nn - 1))
         sdnn[n_nn < 2] = np.nan
-        d = np.diff(x, axis=1)
-        dmask = mask[:, 1:] & mask[:, :-1]
-        dd = np.where(dmask, d, 0.0)
-        n_d = np.count_nonzero(dmask, axis=1)
+        dd = with_next(x, np.subtract, 0.0)
+        dd *= dmask
         rmssd = np.sqrt(np.einsum("ij,ij->i", dd, dd) / n_d)
-        abs_dd = np.abs(dd)
-        pnn50 = np.count_nonzero(abs_dd > 50.0, axis=1) / (n_d + 1) * 100.0
+        pnn50 = _count_beyond(dd, 50.0) / (n_d + 1) * 100.0
         pnn50[n_d < 1] = np.nan
         extra: dict[str, FloatArray] = {}
         if extended:
-            mean_d = dd.sum(axis=1) / n_d
-            ddev = np.where(dmask, d - mean_d[:, None], 0.0)
+            mean_d = sum_per_row(dd) / n_d
+            ddev = dd - mean_d[:, None]
+            ddev *= dmask
             sdsd = np.sqrt(np.einsum("ij,ij->i", ddev, ddev) / (n_d - 1))
             sdsd[n_d < 2] = np.nan
-            pnn20 = np.count_nonzero(abs_dd > 20.0, axis=1) / (n_d + 1) * 100.0
+            pnn20 = _count_beyond(dd, 20.0) / (n_d + 1) * 100.0
             pnn20[n_d < 1] = np.nan
             extra["SDSD"] = sdsd
             extra["pNN20"] = pnn20
             extra["MinNN"] = np.where(n_nn > 0, np.where(mask, x, np.inf).min(axis=1), np.nan)
             extra["MaxNN"] = np.where(n_nn > 0, np.where(mask, x, -np.inf).max(axis=1), np.nan)
-    return TimeDomain(mean, sdnn, rmssd, pnn50, d, dmask, extra)
+    return TimeDomain(mean, sdnn, rmssd, pnn50, n_nn, nn_ms, weight, dd, dmask, extra)
 
 
-def baevsky_stress_index_batch(x: FloatArray, mask: BoolArray) -> FloatArray:
+def _count_beyond(diff_ms: FloatArray, limit_ms: float) -> Int32Array:
+    """Per row, how many differences exceed ``limit_ms`` in absolute value (strictly)."""
+    return count_per_row((diff_ms > limit_ms) | (diff_ms < -limit_ms))
+
+
+def baevsky_stress_index_batch(
+    x: FloatArray, mask: BoolArray, *, td: TimeDomain | None = None
+) -> FloatArray:
     """Baevsky's stress index SI = AMo / (2 · Mo · MxDMn) of every row.
 
     Mo is the centre of the modal 50 ms bin of the NN histogram (s), AMo the share of
     intervals in that bin (%), MxDMn the NN range max - min (s) (Baevsky & Chernikova
     2017). This is the original index; Kubios HRV reports its square root. Rows with fewer
-    than 2 NN or zero range give NaN.
+    than 2 NN or zero range give NaN. Ties between modal bins go to the shorter bin.
 
     Parameters
     ----------
@@ -168,28 +190,45 @@ def baevsky_stress_index_batch(x: FloatArray, mask: BoolArray) -> FloatArray:
         Finite interval matrix (ms).
     mask : ndarray of bool, shape (n, k)
         NN intervals to use.
+    td : TimeDomain, optional
+        :func:`time_domain_masked` of the same ``x`` and ``mask``, to reuse its work.
 
     Returns
     -------
     ndarray of float64, shape (n,)
+
+    Examples
+    --------
+    >>> x = np.array([[800.0, 810, 790, 805, 900]])
+    >>> round(float(baevsky_stress_index_batch(x, np.ones_like(x, dtype=bool))[0]), 1)
+    330.6
     """
-    n = x.shape[0]
-    n_nn = np.count_nonzero(mask, axis=1)
-    width = _MAX_BIN
-    # intp indices: np.bincount would otherwise copy-cast them (3x slower)
-    bins = (x.astype(np.float32) * np.float32(1.0 / _BAEVSKY_BIN_MS)).astype(np.intp)
-    np.clip(bins, 1, _MAX_BIN - 1, out=bins)  # plausible RR (>= 250 ms) is bin >= 5
-    bins[~mask] = 0  # bin 0 collects the masked values and is zeroed below
-    bins += (np.arange(n, dtype=np.intp) * width)[:, None]
+    if td is None:
+        td = time_domain_masked(x, mask)
+    nn_ms, n_nn = td.nn_ms, td.n_nn
+    n, width = nn_ms.shape[0], _MAX_BIN
+    if nn_ms.shape[1] == 0:  # windows with HR samples only
+        return np.full(n, np.nan)
+    # NN intervals are >= rr_min_ms (bin >= 1), so bin 0 holds exactly the non-NN zeros
+    scaled = nn_ms.astype(np.float32)
+    scaled *= np.float32(1.0 / _BAEVSKY_BIN_MS)
+    np.minimum(scaled, np.float32(_MAX_BIN - 1), out=scaled)
+    if n * width < 1 << 24:  # row offsets stay exact integers in float32: add them there
+        np.floor(scaled, out=scaled)
+        scaled += (np.arange(n, dtype=np.float32) * np.float32(width))[:, None]
+        bins = scaled.astype(np.intp)
+    else:
+        bins = scaled.astype(np.intp)
+        bins += (np.arange(n, dtype=np.intp) * width)[:, None]
     counts = np.bincount(bins.ravel(), minlength=n * width).reshape(n, width)
     counts[:, 0] = 0
     mode_bin = counts.argmax(axis=1)
     amo_pct = counts[np.arange(n), mode_bin] / np.maximum(n_nn, 1) * 100.0
     mo_s = (mode_bin + 0.5) * _BAEVSKY_BIN_MS / 1000.0
-    hi = np.max(x, axis=1, where=mask, initial=-np.inf)
-    lo = np.min(x, axis=1, where=mask, initial=np.inf)
-    range_s = (hi - lo) / 1000.0
     with np.errstate(invalid="ignore", divide="ignore"):
+        hi = nn_ms.max(axis=1)  # intervals are positive, non-NN are 0
+        lo = (x / td.nn_weight).min(axis=1)  # non-NN become +inf
+        range_s = (hi - lo) / 1000.0
         si: FloatArray = amo_pct / (2.0 * mo_s * range_s)
     si[(n_nn < 2) | ~(range_s > 0)] = np.nan
     return si

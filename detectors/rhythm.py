@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from detectors.artifacts import CleanIntervals, clean_intervals
 from detectors.config import DEFAULT, DetectorConfig
 from detectors.hrv import TimeDomain, time_domain_masked
+from detectors.rowops import count_per_row, with_next
 
 __all__ = ["RHYTHM_FEATURES", "features_from_rr", "irregular_probability", "rhythm_features"]
 
@@ -73,18 +74,15 @@ def rhythm_features(clean: CleanIntervals, td: TimeDomain) -> FloatArray:
     feats = np.empty((n, len(RHYTHM_FEATURES)))
     with np.errstate(invalid="ignore", divide="ignore"):
         feats[:, 0] = np.log(np.maximum(rmssd_ms / mean_nn_ms, 1e-4))
-        if diff_ms.shape[1] >= 2:
-            triple = diff_mask[:, 1:] & diff_mask[:, :-1]
-            turning = (diff_ms[:, 1:] * diff_ms[:, :-1] < 0.0) & triple
-            feats[:, 1] = np.count_nonzero(turning, axis=1) / np.count_nonzero(triple, axis=1)
-        else:
-            feats[:, 1] = np.nan
+        # differences are 0 where not between two NN, so their product is never < 0 there
+        turning = count_per_row(with_next(diff_ms, np.multiply, 0.0) < 0.0)
+        feats[:, 1] = turning / count_per_row(with_next(diff_mask, np.logical_and, False))
         sd1_sq = 0.5 * rmssd_ms**2
         sd2_sq = np.maximum(2.0 * sdnn_ms**2 - sd1_sq, 1e-6)
         feats[:, 2] = np.sqrt(sd1_sq / sd2_sq)
-        n_plausible = np.count_nonzero(clean.plausible, axis=1)
-        feats[:, 3] = np.count_nonzero(clean.unexplained, axis=1) / n_plausible
-        feats[:, 4] = 1.0 - np.count_nonzero(clean.nn, axis=1) / n_plausible
+        n_plausible = clean.n_plausible
+        feats[:, 3] = count_per_row(clean.unexplained) / n_plausible
+        feats[:, 4] = 1.0 - td.n_nn / n_plausible
     return feats
 
 

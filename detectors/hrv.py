@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from scipy.signal import welch
 
 from detectors.config import DEFAULT, DetectorConfig
-from detectors.rowops import count_per_row, sum_per_row, with_next
+from detectors.rowops import count_per_row, row_blocks, sum_per_row, with_next
 
 __all__ = [
     "TimeDomain",
@@ -78,6 +78,13 @@ def hrv_time_batch(nn_ms_2d: FloatArray) -> dict[str, FloatArray]:
     nn = np.asarray(nn_ms_2d, dtype=np.float64)
     if nn.ndim != 2:
         raise ValueError(f"nn_ms_2d must be 2-D (n_windows, k), got shape {nn.shape}")
+    blocks = [_hrv_time_block(nn[rows]) for rows in row_blocks(nn.shape[0], nn.shape[1])]
+    keys = ("MeanNN", "SDNN", "RMSSD", "SDSD", "CVNN", "CVSD", "pNN50", "pNN20", "MinNN", "MaxNN")
+    return {key: np.concatenate([b[key] for b in blocks] or [np.zeros(0)]) for key in keys}
+
+
+def _hrv_time_block(nn: FloatArray) -> dict[str, FloatArray]:
+    """:func:`hrv_time_batch` of one block of rows."""
     mask = np.isfinite(nn)
     x = np.where(mask, nn, 0.0)
     td = time_domain_masked(x, mask, extended=True)

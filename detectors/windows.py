@@ -18,6 +18,7 @@ from detectors.artifacts import clean_intervals
 from detectors.config import DEFAULT, DetectorConfig
 from detectors.hrv import baevsky_stress_index_batch, hrv_frequency_batch, time_domain_masked
 from detectors.rhythm import irregular_probability, rhythm_features
+from detectors.rowops import row_blocks
 
 __all__ = ["WindowBatch", "WindowFeatures", "analyze_windows", "ragged_to_padded"]
 
@@ -204,10 +205,9 @@ def analyze_windows(
     n = batch.user_ids.shape[0]
     _check_batch(batch, n)
     rr = ragged_to_padded(batch.rr_ms, batch.rr_offsets)
-    rows = max(_BLOCK_ELEMENTS // max(rr.shape[1], 1), 1)
     blocks = [
-        _analyze_block(rr[i : i + rows], batch.rhythm_trusted[i : i + rows], config, frequency)
-        for i in range(0, n, rows)
+        _analyze_block(rr[rows], batch.rhythm_trusted[rows], config, frequency)
+        for rows in row_blocks(n, rr.shape[1])
     ]
     f = {key: np.concatenate([b[key] for b in blocks] or [np.zeros(0)]) for key in _BLOCK_FIELDS}
     n_nn = f["n_nn"].astype(np.int64)
@@ -244,11 +244,6 @@ def analyze_windows(
         at_rest=batch.activity_g < config.rest_activity_g,  # NaN -> False
     )
 
-
-_BLOCK_ELEMENTS = 1 << 18
-"""Intervals per block (2 MiB of float64): a block's temporaries stay in the CPU cache,
-which makes the batch ~1.5x faster than one pass over the whole matrix. Rows are
-independent, so the block size never changes a result."""
 
 _BLOCK_FIELDS = (
     "n_nn", "mean_nn", "sdnn", "rmssd", "pnn50", "stress_index",

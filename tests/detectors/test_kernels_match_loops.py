@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import detectors.windows as windows_module
+import detectors.rowops as rowops_module
 from detectors import WindowBatch, analyze_windows
 from detectors.artifacts import clean_intervals
 from detectors.config import DEFAULT, DetectorConfig
 from detectors.fit.synthetic import add_ectopy, af_rr, sinus_rr
-from detectors.hrv import baevsky_stress_index_batch, time_domain_masked
+from detectors.hrv import baevsky_stress_index_batch, hrv_time_batch, time_domain_masked
 from detectors.rowops import count_per_row, next_in_row, with_next
 
 
@@ -148,8 +148,11 @@ def test_results_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch
     rows = [r[~np.isnan(r)] for r in rr]
     batch = WindowBatch.from_lists(rows, activity_g=[0.01] * len(rows))
     whole = analyze_windows(batch)
-    monkeypatch.setattr(windows_module, "_BLOCK_ELEMENTS", 64 * 37)  # 37-row blocks
+    whole_hrv = hrv_time_batch(rr)
+    monkeypatch.setattr(rowops_module, "BLOCK_ELEMENTS", 64 * 37)  # 37-row blocks
     blocked = analyze_windows(batch)
+    for key, values in hrv_time_batch(rr).items():
+        np.testing.assert_allclose(values, whole_hrv[key], rtol=1e-12, equal_nan=True)
     for field in dataclasses.fields(whole):
         np.testing.assert_allclose(
             np.asarray(getattr(blocked, field.name), dtype=float),

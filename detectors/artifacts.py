@@ -171,9 +171,8 @@ def _trimmed_reference(x: FloatArray) -> tuple[Float32Array, Float32Array]:
     flat = x32.reshape(-1)
     length = flat.size - 2 * half
     reference = np.empty_like(x32)
-    # the window starting at flat[j] is centred on flat[j + half]
-    _trimmed_mean([flat[i : i + length] for i in range(_REFERENCE_WIDTH)],
-                  out=reference.reshape(-1)[half : half + length])  # fmt: skip
+    centred = reference.reshape(-1)[half : half + length]  # flat[j : j + 5] is centred on j + 2
+    _trimmed_mean([flat[i : i + length] for i in range(_REFERENCE_WIDTH)], out=centred)
     edges = np.array([0, 1, k - 2, k - 1])
     window_cols = np.clip(edges[None, :] + np.arange(-half, half + 1)[:, None], 0, k - 1)
     reference[:, edges] = _trimmed_mean([x32[:, cols] for cols in window_cols])

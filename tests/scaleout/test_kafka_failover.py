@@ -200,10 +200,16 @@ def test_bridge_and_two_workers_match_replay_across_a_worker_kill(
             return all(mine) and set.union(*mine) == set(range(PARTITIONS))  # type: ignore[arg-type]
 
         _wait_for(split_between_workers, "partitions split between workers", 45, *workers)
-        victim, survivor = workers
-        victim_partitions = victim.assigned() or set()
-        victim_users = [u for u in users if partition_for(u, PARTITIONS) in victim_partitions]
-        assert victim_users, "the victim owns no user of the trace: pick another seed"
+        # the victim is the worker that owns more of the trace's users (the rebalance
+        # decides which partitions each gets, and some partitions hold no user)
+        owned = [
+            [u for u in users if partition_for(u, PARTITIONS) in (w.assigned() or set())]
+            for w in workers
+        ]
+        victim_index = 0 if len(owned[0]) >= len(owned[1]) else 1
+        victim, survivor = workers[victim_index], workers[1 - victim_index]
+        victim_users = owned[victim_index]
+        assert victim_users, "neither worker owns a user of the trace"
 
         lines = list(read_trace(trace_path))
         publisher = threading.Thread(

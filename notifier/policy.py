@@ -31,7 +31,9 @@ class NotificationPolicy:
         text, short enough for a fall or SOS, where minutes matter.
     max_texts_per_user_per_hour : int
         Rate limit per user over a sliding hour, so a flapping detector cannot flood a
-        family's phones (default 10, ``settings.sms_per_user_per_hour``).
+        family's phones (default 10, ``settings.sms_per_user_per_hour``). Texts over it
+        are deferred until budget frees up, never dropped; the first text of a critical
+        alert is never held back.
     rate_limit_exempt_kinds : frozenset[str]
         Alert kinds never held back by the rate limit: an SOS is a person asking for help,
         not a detector that can flap.

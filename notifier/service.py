@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 ACTOR = "notifier"
 #: Sliding window of the per-user rate limit.
 RATE_WINDOW = timedelta(hours=1)
+CRITICAL = "critical"
 #: Live loop period (s) when nothing wakes it earlier.
 LOOP_PERIOD_S = 0.5
 
@@ -152,26 +153,32 @@ class NotificationService:
         for alert, state in pending:
             if not self.policy.texts(state.kind, alert.severity):
                 continue
-            if self._text_next_contact(alert.id, now, report, escalation=False):
+            if self._text_next_contact(alert.id, now, report) is not None:
                 report.first_texts += 1
 
     def _escalate_due(self, now: datetime, report: ProcessReport) -> bool:
+        """Escalations that are due, and first texts deferred by the rate limit (those
+        first: they tell a contact about the alert at all)."""
         with self._sessions() as session:
             due = repo.due_escalations(session, now)
         for alert, _state in due:
-            if self._text_next_contact(alert.id, now, report, escalation=True):
+            level = self._text_next_contact(alert.id, now, report)
+            if level == 0:
+                report.first_texts += 1
+            elif level is not None:
                 report.escalations += 1
         return bool(due)
 
-    def _text_next_contact(
-        self, alert_id: int, now: datetime, report: ProcessReport, *, escalation: bool
-    ) -> bool:
-        """Claim (commit) the text to the next contact not yet texted, then send it."""
+    def _text_next_contact(self, alert_id: int, now: datetime, report: ProcessReport) -> int | None:
+        """Claim (commit) the text to the next contact not yet texted, then send it.
+
+        Returns the escalation level texted (0: the first contact), None if nothing was
+        sent (no contact left, acknowledged, cleared, or deferred by the rate limit)."""
         with self._sessions.begin() as session:
             alert = session.get(HealthAlert, alert_id)
             state = session.get(AlertState, alert_id)
             if alert is None or state is None or alert.acknowledged or state.clearedAt:
-                return False
+                return None
             contacts = contacts_in_order(session, alert.userId)
             texted = repo.notified_contact_ids(session, alert_id)
             remaining = [c for c in contacts if c.id not in texted]
@@ -188,12 +195,12 @@ class NotificationService:
                     log.warning(
                         "alert %d: user %d has no emergency contacts", alert_id, alert.userId
                     )
-                return False
-            if self._rate_limited(session, alert, state, now):
-                report.rate_limited += 1
-                return False
-            contact = remaining[0]
+                return None
             level = len(texted)
+            if self._rate_limited(session, alert, state, now, level):
+                report.rate_limited += 1
+                return None
+            contact = remaining[0]
             body = self._body(session, alert, state, contact, level)
             row = repo.claim_notification(
                 session,
@@ -205,11 +212,11 @@ class NotificationService:
                 at=now,
             )
             if row is None:
-                return False
+                return None
             row.attempts = 1
             state.escalationLevel = level
             state.nextEscalationAt = now + timedelta(seconds=self.policy.escalation_delay_s)
-            if escalation:
+            if level > 0:
                 record_event(
                     session,
                     alert_id,
@@ -220,17 +227,26 @@ class NotificationService:
                 )
             row_id, phone = row.id, contact.phone or ""
         self._call(row_id, phone, body, now, report)
-        return True
+        return level
 
     def _rate_limited(
-        self, session: Session, alert: HealthAlert, state: AlertState, now: datetime
+        self, session: Session, alert: HealthAlert, state: AlertState, now: datetime, level: int
     ) -> bool:
+        """Hold the text back if the user's hourly budget is spent, and defer it (never
+        drop it) to when the oldest text of the hour ages out. Exempt: the kinds in
+        ``rate_limit_exempt_kinds`` (SOS) and the first text of a critical alert (a fall,
+        HR > 150 or < 30), so a flood of lesser alerts cannot hide the one that matters."""
         if state.kind in self.policy.rate_limit_exempt_kinds:
             return False
-        count = repo.texts_since(session, alert.userId, now - RATE_WINDOW)
+        if level == 0 and alert.severity == CRITICAL:
+            return False
+        since = now - RATE_WINDOW
+        count = repo.texts_since(session, alert.userId, since)
         if count < self.policy.max_texts_per_user_per_hour:
             return False
-        state.nextEscalationAt = None
+        oldest = repo.oldest_text_since(session, alert.userId, since) or now
+        retry_at = max(oldest + RATE_WINDOW, now + timedelta(seconds=1))
+        state.nextEscalationAt = retry_at
         limit = self.policy.max_texts_per_user_per_hour
         record_event(
             session,
@@ -238,10 +254,16 @@ class NotificationService:
             "rate_limited",
             ACTOR,
             now,
-            detail=f"{count} texts in the last hour for user {alert.userId} (limit {limit})",
+            detail=(
+                f"{count} texts in the last hour for user {alert.userId} (limit {limit}); "
+                f"deferred to {retry_at.isoformat()}"
+            ),
         )
         log.warning(
-            "alert %d not texted: user %d reached %d texts per hour", alert.id, alert.userId, limit
+            "alert %d: user %d reached %d texts per hour; text deferred",
+            alert.id,
+            alert.userId,
+            limit,
         )
         return True
 

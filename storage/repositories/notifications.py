@@ -14,7 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -167,6 +167,16 @@ def texts_since(session: Session, user_id: int, since: datetime) -> int:
     )
 
 
+def oldest_text_since(session: Session, user_id: int, since: datetime) -> datetime | None:
+    """When the oldest text about ``user_id``'s alerts at or after ``since`` was claimed."""
+    oldest: datetime | None = session.scalar(
+        select(func.min(SmsNotification.createdAt)).where(
+            SmsNotification.userId == user_id, SmsNotification.createdAt >= since
+        )
+    )
+    return oldest
+
+
 def alerts_awaiting_first_text(
     session: Session,
     *,
@@ -197,7 +207,10 @@ def alerts_awaiting_first_text(
 
 
 def due_escalations(session: Session, now: datetime) -> list[tuple[HealthAlert, AlertState]]:
-    """Open, unacknowledged alerts whose ``nextEscalationAt`` has come."""
+    """Open, unacknowledged alerts whose ``nextEscalationAt`` has come. Order of
+    priority (what a held-back budget is spent on first): alerts never texted yet
+    (deferred by the rate limit), then critical ones, then by due time."""
+    has_text = exists().where(SmsNotification.alertId == HealthAlert.id)
     query = (
         select(HealthAlert, AlertState)
         .join(AlertState, AlertState.alertId == HealthAlert.id)
@@ -206,7 +219,12 @@ def due_escalations(session: Session, now: datetime) -> list[tuple[HealthAlert, 
             AlertState.clearedAt.is_(None),
             HealthAlert.acknowledged.is_not(True),
         )
-        .order_by(AlertState.nextEscalationAt, AlertState.alertId)
+        .order_by(
+            case((has_text, 1), else_=0),
+            case((HealthAlert.severity == "critical", 0), else_=1),
+            AlertState.nextEscalationAt,
+            AlertState.alertId,
+        )
     )
     return [(alert, state) for alert, state in session.execute(query).all()]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -284,29 +284,50 @@ def test_which_alerts_text(
     assert "stress 9/10" in fake.sends()[-1].form["Body"]
 
 
-def test_rate_limit_per_user_is_an_event(
+def next_escalation_at(sessions: sessionmaker[Session], alert_id: int) -> datetime:
+    with sessions() as session:
+        state = session.get(AlertState, alert_id)
+        assert state is not None and state.nextEscalationAt is not None
+        return state.nextEscalationAt
+
+
+def test_rate_limited_texts_are_deferred_never_dropped(
     sessions: sessionmaker[Session], sender: TwilioSender, fake: FakeTwilio, family: Family
 ) -> None:
     service = NotificationService(
         sessions, sender, NotificationPolicy(max_texts_per_user_per_hour=2)
     )
-    kinds = ["high_heart_rate", "arrhythmia", "fall_detected"]
+    kinds = ["high_heart_rate", "arrhythmia", "low_heart_rate"]
     alerts = [
-        raise_alert(sessions, family.user_id, k, "critical", T0 + seconds(i))
+        raise_alert(sessions, family.user_id, k, "high", T0 + seconds(i))
         for i, k in enumerate(kinds)
     ]
     report = service.process_due(T0 + seconds(5))
     assert report.first_texts == 2 and report.rate_limited == 1
     assert ("rate_limited", "notifier") in events(sessions, alerts[2])
     assert deliveries(sessions, alerts[2]) == []
-    # escalations inside the hour are held back too; an SOS never is
+    # the budget is spent, but a critical alert's first text and an SOS still go out
+    fall = raise_alert(sessions, family.user_id, "fall_detected", "critical", T0 + seconds(8))
     sos = raise_alert(sessions, family.user_id, "sos", "critical", T0 + seconds(10))
+    report = service.process_due(T0 + seconds(12))
+    assert report.first_texts == 2
+    assert len(deliveries(sessions, fall)) == 1 and len(deliveries(sessions, sos)) == 1
+    # escalations inside the hour are held back (the SOS's is not)
     report = service.process_due(T0 + seconds(400))
-    assert report.first_texts == 1 and report.escalations == 0 and report.rate_limited == 2
-    assert len(deliveries(sessions, sos)) == 1
-    late = service.process_due(T0 + seconds(4000))  # an hour later: only the SOS escalates
-    assert late.first_texts == 0 and late.escalations == 1
-    assert [len(deliveries(sessions, a)) for a in [*alerts, sos]] == [1, 1, 0, 2]
+    assert report.escalations == 1 and report.rate_limited == 3
+    assert len(deliveries(sessions, sos)) == 2
+    # once the oldest text has aged out, the deferred first text goes out before any
+    # held escalation; the SOS (exempt) escalates too, and the rest wait for budget
+    later = service.process_due(T0 + seconds(3700))
+    assert later.first_texts == 1 and later.escalations == 1
+    assert [len(deliveries(sessions, a)) for a in alerts] == [1, 1, 1]
+    assert len(deliveries(sessions, sos)) == 3 and len(deliveries(sessions, fall)) == 1
+    assert next_escalation_at(sessions, fall) > T0 + seconds(3700)  # deferred, not dropped
+    # nothing is dropped: with budget again, the critical fall escalates first
+    much_later = service.process_due(T0 + seconds(8000))
+    assert much_later.escalations == 2
+    assert len(deliveries(sessions, fall)) == 2
+    assert sorted(len(deliveries(sessions, a)) for a in alerts[:2]) == [1, 2]
 
 
 def test_user_without_contacts_is_recorded_once(

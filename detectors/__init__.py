@@ -7,9 +7,11 @@ from detectors.beats import beats_from_ecg as beats_from_ecg
 from detectors.beats import beats_from_ppg as beats_from_ppg
 from detectors.config import DEFAULT as DEFAULT
 from detectors.config import DetectorConfig as DetectorConfig
+from detectors.falls import AccelChunk as AccelChunk
 from detectors.falls import FallState as FallState
 from detectors.falls import fall_cancel as fall_cancel
 from detectors.falls import fall_step as fall_step
+from detectors.falls import fall_step_chunks as fall_step_chunks
 from detectors.falls import fall_tick as fall_tick
 from detectors.hrv import hrv_time_batch as hrv_time_batch
 from detectors.rules import AlertAction as AlertAction

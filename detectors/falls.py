@@ -50,7 +50,9 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -65,7 +67,7 @@ from detectors.config import DEFAULT, DetectorConfig
 from detectors.errors import InvalidAccelChunk
 from detectors.rules import AlertAction
 
-__all__ = ["FallState", "fall_cancel", "fall_step", "fall_tick"]
+__all__ = ["AccelChunk", "FallState", "fall_cancel", "fall_step", "fall_step_chunks", "fall_tick"]
 
 Vec3 = tuple[float, float, float]
 _ZERO: Vec3 = (0.0, 0.0, 0.0)
@@ -191,6 +193,99 @@ def fall_step(  # noqa: PLR0917 - signature fixed by docs/detectors-api.md
     else:
         state = _process(state, t_ms, dt_ms, xyz, config)
     return fall_tick(state, math.floor(t_ms[-1]), config)
+
+
+class AccelChunk(NamedTuple):
+    """One accelerometer chunk as :func:`fall_step` takes it (reading-time ms, Hz, g)."""
+
+    start_ms: int
+    fs_hz: float
+    x_g: ArrayLike
+    y_g: ArrayLike
+    z_g: ArrayLike
+
+
+def fall_step_chunks(
+    state: FallState, chunks: Sequence[AccelChunk], config: DetectorConfig = DEFAULT
+) -> tuple[FallState, list[tuple[int, AlertAction]]]:
+    """Fold several consecutive chunks of one user; equal to :func:`fall_step` on each.
+
+    The common case -- an idle detector and contiguous chunks at one rate with no sample
+    below the free-fall threshold -- is one gravity filter over the joined samples
+    instead of one per chunk (the low-pass recursion is the same whether it runs over
+    the chunks one by one or joined, bit for bit). Anything else (a free-fall sample, a
+    pending fall, a gap, an overlap, a rate change, input that needs checking) folds
+    the chunks one by one with :func:`fall_step`, so errors and actions are the same.
+
+    Parameters
+    ----------
+    state : FallState
+    chunks : sequence of AccelChunk
+        In arrival order.
+    config : DetectorConfig
+
+    Returns
+    -------
+    state : FallState
+    actions : list of (int, AlertAction)
+        Each action with the index of the chunk whose :func:`fall_step` emitted it.
+    """
+    if len(chunks) > 1:
+        quiet = _quiet_run(state, chunks, config)
+        if quiet is not None:
+            return quiet, []
+    actions: list[tuple[int, AlertAction]] = []
+    for i, chunk in enumerate(chunks):
+        state, new = fall_step(state, *chunk, config)
+        actions.extend((i, action) for action in new)
+    return state, actions
+
+
+def _quiet_run(
+    state: FallState, chunks: Sequence[AccelChunk], cfg: DetectorConfig
+) -> FallState | None:
+    """:func:`fall_step` folded over ``chunks`` when every chunk would take the quiet
+    fast path and none is trimmed or follows a gap; None otherwise."""
+    if (
+        state.phase != "idle"
+        or state.low_start_ms is not None
+        or state.pending_onset_ms is not None
+    ):
+        return None
+    fs_hz = chunks[0].fs_hz
+    if not cfg.fall_min_fs_hz <= fs_hz <= cfg.fall_max_fs_hz:
+        return None
+    dt_ms = 1000.0 / fs_hz
+    next_ms = state.next_ms
+    axes: tuple[list[NDArray[np.float64]], ...] = ([], [], [])
+    for i, chunk in enumerate(chunks):
+        x, y, z = chunk.x_g, chunk.y_g, chunk.z_g
+        if not (
+            chunk.fs_hz == fs_hz
+            and type(x) is np.ndarray
+            and type(y) is np.ndarray
+            and type(z) is np.ndarray
+            and x.dtype == y.dtype == z.dtype == np.float64
+            and x.ndim == 1
+            and 0 < x.shape[0] == y.shape[0] == z.shape[0]
+        ):
+            return None
+        first_ms = float(chunk.start_ms)
+        if next_ms is not None:
+            if first_ms < next_ms - dt_ms / 2.0:
+                return None  # overlapping samples would be trimmed
+            if first_ms - next_ms > cfg.fall_max_gap_s * 1000.0:
+                if i > 0:
+                    return None  # a gap inside the run resets the detector
+                state = _after_gap(state)
+        t_last = first_ms + (x.shape[0] - 1) * dt_ms  # as fall_step's t_ms[-1]
+        next_ms = float(t_last + dt_ms)
+        for axis, values in zip(axes, (x, y, z), strict=True):
+            axis.append(values)
+    xyz = np.column_stack([np.concatenate(axis) for axis in axes])
+    if not np.isfinite(xyz).all():
+        return None
+    return _quiet_chunk(state, np.array([t_last]), dt_ms, xyz, cfg)
 
 
 def fall_cancel(state: FallState, at_ms: int, config: DetectorConfig = DEFAULT) -> FallState:

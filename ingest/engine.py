@@ -19,6 +19,7 @@ import numpy as np
 
 from detectors import (
     DEFAULT,
+    AccelChunk,
     AlertAction,
     DetectorConfig,
     WindowBatch,
@@ -28,7 +29,7 @@ from detectors import (
     beats_from_ecg,
     beats_from_ppg,
     fall_cancel,
-    fall_step,
+    fall_step_chunks,
     fall_tick,
     rules_step,
     sos_action,
@@ -104,6 +105,11 @@ class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.users: dict[int, UserState] = {}
+        # accelerometer chunks of this batch not yet folded into the fall state, per
+        # user, each with where its actions go: (position in effects.actions, arrival)
+        self._accel_runs: dict[int, list[tuple[AccelChunk, tuple[int, int]]]] = {}
+        self._fall_actions: list[tuple[tuple[int, int], int, tuple[int, AlertAction]]] = []
+        self._arrivals = 0
 
     # -- state ----------------------------------------------------------------
     def state(self, user_id: int) -> UserState:
@@ -120,11 +126,15 @@ class Engine:
     def process(self, readings: Sequence[Reading]) -> Effects:
         """Fold readings (in arrival order) into the users' state; return what to store."""
         effects = Effects()
+        self._accel_runs, self._fall_actions, self._arrivals = {}, [], 0  # fresh per batch
         for reading in readings:
             user = self.state(reading.user_id)
             if self._ingest(user, reading, effects):
                 user.watermark_ms = max(user.watermark_ms, reading.end_ms)
                 effects.touched.add(user.user_id)
+        for user_id in list(self._accel_runs):
+            self._fold_accel_run(self.users[user_id])
+        self._place_fall_actions(effects)
         closing: list[_ClosingWindow] = []
         for user_id in sorted(effects.touched):
             user = self.users[user_id]
@@ -247,16 +257,39 @@ class Engine:
             for end in np.unique(ends):
                 if end > user.closed_until_ms:
                     user.extras_for(int(end)).add_accel(magnitude[ends == end])
-        user.fall, actions = fall_step(
-            user.fall,
-            reading.ts_ms,
-            reading.fs_hz,
-            reading.x,
-            reading.y,
-            reading.z,
-            self.config.detector,
+        chunk = AccelChunk(reading.ts_ms, reading.fs_hz, reading.x, reading.y, reading.z)
+        self._arrivals += 1
+        where = (len(effects.actions), self._arrivals)
+        self._accel_runs.setdefault(user.user_id, []).append((chunk, where))
+
+    def _fold_accel_run(self, user: UserState) -> None:
+        """Fold the user's deferred chunks into the fall state in one call (one gravity
+        filter for a quiet run), remembering where each action belongs."""
+        run = self._accel_runs.pop(user.user_id, [])
+        if not run:
+            return
+        user.fall, actions = fall_step_chunks(
+            user.fall, [chunk for chunk, _ in run], self.config.detector
         )
-        effects.actions.extend((user.user_id, action) for action in actions)
+        for index, action in actions:
+            where = run[index][1]
+            self._fall_actions.append((where, len(self._fall_actions), (user.user_id, action)))
+
+    def _place_fall_actions(self, effects: Effects) -> None:
+        """Insert the fall actions where fall_step per chunk would have appended them."""
+        placed = sorted(self._fall_actions)
+        self._fall_actions = []
+        if not placed:
+            return
+        merged: list[tuple[int, AlertAction]] = []
+        j = 0
+        for i, item in enumerate(effects.actions):
+            while j < len(placed) and placed[j][0][0] <= i:
+                merged.append(placed[j][2])
+                j += 1
+            merged.append(item)
+        merged.extend(item for _, _, item in placed[j:])
+        effects.actions = merged
 
     def _event(self, user: UserState, reading: Reading, effects: Effects) -> bool:
         end = _window_end(reading.ts_ms, self.config.window_ms)
@@ -270,6 +303,7 @@ class Engine:
                     WindowSummary(user.user_id, end, hr, None, None, None, "emergency")
                 )
         elif reading.event == "cancel":
+            self._fold_accel_run(user)  # the chunks before the cancel come first
             user.fall = fall_cancel(user.fall, reading.ts_ms, self.config.detector)
         elif end > user.closed_until_ms:  # manual
             extras = user.extras_for(end)

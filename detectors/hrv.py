@@ -196,7 +196,8 @@ def baevsky_stress_index_batch(
     x : ndarray of float64, shape (n, k)
         Finite interval matrix (ms).
     mask : ndarray of bool, shape (n, k)
-        NN intervals to use.
+        NN intervals to use; they must be >= 50 ms (every physiological RR is; the
+        histogram keeps bin 0 for "not NN").
     td : TimeDomain, optional
         :func:`time_domain_masked` of the same ``x`` and ``mask``, to reuse its work.
 

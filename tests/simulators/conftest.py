@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from simulators.generate import Options, Result, simulate
 from simulators.plan import SimulationPlan, scenario_plan
+from vitals.cli import main
 
 SCENARIO = {
     "start": "2025-01-15T09:00:00Z",
@@ -77,3 +79,17 @@ def scenario(scenario_file: Path) -> SimulationPlan:
 def scenario_trace(scenario: SimulationPlan, tmp_path_factory: pytest.TempPathFactory) -> Result:
     out = tmp_path_factory.mktemp("trace") / "scenario.jsonl.gz"
     return simulate(scenario, out, Options())
+
+
+@pytest.fixture
+def replay_to_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Path]:
+    """``vitals replay TRACE --register`` into a fresh SQLite file; returns its path."""
+
+    def replay(trace: Path) -> Path:
+        db = tmp_path / "replay.db"
+        monkeypatch.setenv("VITALS_DATABASE_URL", f"sqlite:///{db}")
+        monkeypatch.setenv("VITALS_SMS_OUTBOX_PATH", str(tmp_path / "outbox.jsonl"))
+        assert main(["replay", str(trace), "--register", "--quiet"]) == 0
+        return db
+
+    return replay

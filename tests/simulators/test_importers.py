@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import neurokit2 as nk
@@ -14,7 +15,6 @@ from simulators.errors import SimulatorError
 from simulators.importers import import_csv, import_wfdb
 from simulators.trace_arrays import check_trace, load_user
 from simulators.trace_io import companion_paths, read_labels, read_manifest, read_trace
-from vitals.cli import main
 
 FS = 250
 START_MS = 1_736_900_000_000
@@ -126,17 +126,14 @@ def test_csv_without_known_columns_is_rejected(tmp_path: Path) -> None:
 
 
 def test_imported_wfdb_record_replays_through_the_pipeline(
-    record: tuple[Path, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    record: tuple[Path, np.ndarray], tmp_path: Path, replay_to_sqlite: Callable[[Path], Path]
 ) -> None:
     """A recorded trace replays like a simulated one: its beats and raw ECG become one
     healthReadings row per minute with the recording's heart rate."""
     path, peaks = record
     out = tmp_path / "rec.jsonl.gz"
     import_wfdb(path, out, user=1, device="chest-01", start_ms=START_MS, ecg=True)
-    db = tmp_path / "replay.db"
-    monkeypatch.setenv("VITALS_DATABASE_URL", f"sqlite:///{db}")
-    monkeypatch.setenv("VITALS_SMS_OUTBOX_PATH", str(tmp_path / "outbox.jsonl"))
-    assert main(["replay", str(out), "--register", "--quiet"]) == 0
+    db = replay_to_sqlite(out)
     with sqlite3.connect(db) as connection:
         rows = connection.execute(
             "SELECT heartRate, readingType FROM healthReadings ORDER BY createdAt"

@@ -9,14 +9,12 @@ the quality gate and agree with NeuroKit2's R peaks.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from simulators.evaluate_real import evaluate_ecg, evaluate_nni
 from simulators.importers import import_csv
 from simulators.real_recordings import NNI_CSV, load_nni_ms
-from vitals.cli import main
 
 
 def test_hrv_on_real_windows_equals_neurokit_and_no_alert_would_fire() -> None:
@@ -36,14 +34,11 @@ def test_real_ecg_beats_pass_the_gate_and_match_neurokit_peaks() -> None:
 
 
 def test_a_real_hour_replays_without_any_heart_alert(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, replay_to_sqlite: Callable[[Path], Path]
 ) -> None:
     trace = tmp_path / "real.jsonl.gz"
     import_csv(NNI_CSV, trace, user=7, device="pyhrv-01")
-    db = tmp_path / "replay.db"
-    monkeypatch.setenv("VITALS_DATABASE_URL", f"sqlite:///{db}")
-    monkeypatch.setenv("VITALS_SMS_OUTBOX_PATH", str(tmp_path / "outbox.jsonl"))
-    assert main(["replay", str(trace), "--register", "--quiet"]) == 0
+    db = replay_to_sqlite(trace)
     with sqlite3.connect(db) as connection:
         readings = connection.execute(
             "SELECT COUNT(*), MIN(heartRate), MAX(heartRate) FROM healthReadings"

@@ -98,14 +98,12 @@ def beats_from_ecg(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cleaned = np.asarray(nk.ecg_clean(sig, sampling_rate=fs), dtype=np.float64)
-        peaks = _detect(
-            lambda m: nk.ecg_peaks(cleaned, sampling_rate=fs, method=m)[1]["ECG_R_Peaks"],
-            "neurokit",
-        )
-        second = _detect(
-            lambda m: nk.ecg_peaks(cleaned, sampling_rate=fs, method=m)[1]["ECG_R_Peaks"],
-            "hamilton2002",
-        )
+
+        def r_peaks(method: str) -> Any:
+            return nk.ecg_peaks(cleaned, sampling_rate=fs, method=method)[1]["ECG_R_Peaks"]
+
+        peaks = _detect(r_peaks, "neurokit")
+        second = _detect(r_peaks, "hamilton2002")
     sqi = min(
         _agreement(peaks, second, _MATCH_TOLERANCE_S * fs),
         _template_share(cleaned, peaks, round(0.05 * fs)),

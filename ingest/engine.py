@@ -45,7 +45,6 @@ BEAT_SOURCES = ("rr", "ecg", "ppg")
 
 @dataclass(frozen=True)
 class EngineConfig:
-    window_s: int = 60
     #: How long after a window's end its data may still arrive (device batching, clock
     #: skew between a user's devices). RR comes in 5 s batches, so 10 s is two batches.
     lateness_s: int = 10
@@ -55,6 +54,12 @@ class EngineConfig:
     #: A beat source (rr > ecg > ppg) seen within this long keeps lesser ones out.
     beat_source_memory_s: int = 120
     detector: DetectorConfig = DEFAULT
+
+    @property
+    def window_s(self) -> int:
+        """Window length: the detectors' own (one source, so the alert rules' onsets and
+        sustain counts use the same windows as the engine)."""
+        return int(self.detector.window_s)
 
     @property
     def window_ms(self) -> int:
@@ -123,8 +128,12 @@ class Engine:
             self.users[state.user_id] = state
 
     # -- processing -------------------------------------------------------------
-    def process(self, readings: Sequence[Reading]) -> Effects:
-        """Fold readings (in arrival order) into the users' state; return what to store."""
+    def process(self, readings: Sequence[Reading], *, close: bool = True) -> Effects:
+        """Fold readings (in arrival order) into the users' state; return what to store.
+
+        ``close=False`` holds the windows open whatever the watermark (while a broker's
+        backlog may still arrive after newer messages); :meth:`close_due` closes them.
+        """
         effects = Effects()
         self._accel_runs, self._fall_actions, self._arrivals = {}, [], 0  # fresh per batch
         for reading in readings:
@@ -140,8 +149,24 @@ class Engine:
             user = self.users[user_id]
             user.fall, actions = fall_tick(user.fall, user.watermark_ms, self.config.detector)
             effects.actions.extend((user_id, action) for action in actions)
-            limit = user.watermark_ms - self.config.lateness_s * 1000
-            closing.extend(self._close_until(user, limit))
+            if close:
+                limit = user.watermark_ms - self.config.lateness_s * 1000
+                closing.extend(self._close_until(user, limit))
+        self._analyze(closing, effects)
+        return effects
+
+    def close_due(self) -> Effects:
+        """Close the windows that every user's watermark has passed (after a hold)."""
+        effects = Effects()
+        closing: list[_ClosingWindow] = []
+        for user_id in sorted(self.users):
+            user = self.users[user_id]
+            before = user.closed_until_ms
+            closing.extend(
+                self._close_until(user, user.watermark_ms - self.config.lateness_s * 1000)
+            )
+            if user.closed_until_ms != before:
+                effects.touched.add(user_id)
         self._analyze(closing, effects)
         return effects
 

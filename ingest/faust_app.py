@@ -146,11 +146,7 @@ class PartitionRuntime:
         log.info("partitions %s revoked: cached state dropped", sorted(gone))
 
     def _forget(self) -> None:
-        processor = self.processor
-        processor.engine.users.clear()
-        processor.restored.clear()
-        processor.devices.clear()
-        processor.last_seq.clear()
+        self.processor.forget_all()
         self.last_arrival.clear()
 
     async def assigned_partitions(self, partitions: Iterable[int]) -> None:

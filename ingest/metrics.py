@@ -24,6 +24,23 @@ class Metrics:
         self.readings = Counter("vitals_health_readings", "healthReadings rows stored", registry=r)
         self.alerts = Counter("vitals_alerts", "alert actions stored", ["action"], registry=r)
         self.db_errors = Counter("vitals_db_errors", "failed batch commits (retried)", registry=r)
+        self.db_refused = Counter(
+            "vitals_db_refused",
+            "messages the database refused for good (data errors): kept as dead letters",
+            registry=r,
+        )
+        self.seq_gaps = Counter(
+            "vitals_seq_gaps", "messages missing in devices' seq numbering (lost)", registry=r
+        )
+        self.seq_resets = Counter(
+            "vitals_seq_resets", "device seq counters seen restarting", registry=r
+        )
+        self.dead_letters_dropped = Counter(
+            "vitals_dead_letters_dropped",
+            "dead letters not stored: over their device's hourly quota",
+            ["reason"],
+            registry=r,
+        )
         self.batches = Counter("vitals_batches", "committed batches", registry=r)
         self.lag = Gauge(
             "vitals_lag_seconds", "wall time minus reading time of the newest payload", registry=r
@@ -56,4 +73,5 @@ class Metrics:
             "readings": self.value("vitals_health_readings_total"),
             "alerts_opened": self.value("vitals_alerts_total", action="open"),
             "db_errors": self.value("vitals_db_errors_total"),
+            "seq_gaps": self.value("vitals_seq_gaps_total"),
         }

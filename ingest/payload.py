@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from detectors import DEFAULT
 from ingest.errors import InvalidPayload
 from ingest.topics import DEVICE_ID, KINDS, USER_ID_MAX, Topic, parse_topic
 
@@ -28,9 +29,10 @@ SEQ_MAX = 2**63 - 1
 class Limits:
     """Bounds a payload must respect.
 
-    RR 250–2500 ms and HR 20–250 bpm are the physiologically possible range of DESIGN.md
-    (250 ms = 240 bpm, 2500 ms = 24 bpm; the HRV Task Force 1996 standards and Kubios
-    artefact correction treat intervals outside roughly this band as artefacts). Accel is
+    RR 250–2500 ms and HR 20–250 bpm are the physiologically possible range of DESIGN.md,
+    taken from the one source the detectors use too (:class:`detectors.DetectorConfig`
+    ``rr_min_ms``/``rr_max_ms`` and ``hr_plausible_min_bpm``/``hr_plausible_max_bpm``,
+    where their references are cited). Accel is
     bounded by the ±16 g full scale of common wearable IMUs (e.g. Bosch BMI270,
     ST LSM6DSO). Sampling rates: accel 25–200 Hz (the fall detector's range); PPG/ECG
     25–1000 Hz.
@@ -38,10 +40,10 @@ class Limits:
 
     max_bytes: int = 256 * 1024
     max_samples: int = 60_000
-    rr_min_ms: float = 250.0
-    rr_max_ms: float = 2500.0
-    hr_min_bpm: float = 20.0
-    hr_max_bpm: float = 250.0
+    rr_min_ms: float = DEFAULT.rr_min_ms
+    rr_max_ms: float = DEFAULT.rr_max_ms
+    hr_min_bpm: float = DEFAULT.hr_plausible_min_bpm
+    hr_max_bpm: float = DEFAULT.hr_plausible_max_bpm
     accel_max_g: float = 16.0
     accel_fs_hz: tuple[float, float] = (25.0, 200.0)
     wave_fs_hz: tuple[float, float] = (25.0, 1000.0)

@@ -6,6 +6,12 @@ Exactly-once effects on top of at-least-once delivery: a message is acknowledged
 after its effects *and* the per-user detector checkpoint are committed, and the highest
 committed ``seq`` of each device is stored in the same transaction, so a redelivered
 message (seq ≤ lastSeq) has no second effect.
+
+What can never be stored must not stall everyone else: a reading dated outside a sane
+window around its receive time is a dead letter before it reaches a window or the
+database, and a batch the database refuses for its *data* (not for a lost connection or
+a lock timeout) is split, so that only the refused message(s) become dead letters and
+the rest of the batch commits.
 """
 
 from __future__ import annotations
@@ -22,14 +28,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from detectors import AlertAction
+from ingest.deadletters import DeadLetterLimits, DeadLetterQuota
 from ingest.engine import Effects, Engine
 from ingest.errors import InvalidPayload
 from ingest.metrics import Metrics
 from ingest.payload import DEFAULT_LIMITS, Limits, Reading, decode
+from ingest.sequence import SeqVerdict, check_seq
 from ingest.userstate import UserState
+from storage.errors import database_error_code, refused_for_good
 from storage.repositories import alerts as alert_repo
 from storage.repositories.ingest import (
     DeadLetterRow,
+    DeviceProgress,
     DeviceRecord,
     ReadingRow,
     advance_devices,
@@ -54,6 +64,21 @@ class Inbound:
     token: object = None  # the source's handle to acknowledge it (MQTT mid)
 
 
+@dataclass(frozen=True)
+class ReceiveWindow:
+    """Reading times accepted relative to the receive time (wall clock, UTC).
+
+    ``max_ahead_s`` (default 5 min): a device clock synchronised by its phone (NTP) is
+    seconds off, not minutes; a reading further ahead would drag the user's watermark
+    forward (closing windows early, so real data became ``late``) and, past 2038-01-19,
+    cannot even be stored in a MySQL ``TIMESTAMP``. ``max_age_s`` (default None: no
+    limit, so recorded traces replay): readings older than this are refused.
+    """
+
+    max_ahead_s: float = 300.0
+    max_age_s: float | None = None
+
+
 @dataclass
 class BatchResult:
     accepted: int = 0
@@ -63,14 +88,37 @@ class BatchResult:
     alerts_opened: list[int] = field(default_factory=list)
     reading_time_ms: int = 0
     users: set[int] = field(default_factory=set)
+    seq_gaps: int = 0  # messages missing from devices' numbering
+
+    def add(self, other: BatchResult) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.dead_letters += other.dead_letters
+        self.readings += other.readings
+        self.alerts_opened += other.alerts_opened
+        self.reading_time_ms = max(self.reading_time_ms, other.reading_time_ms)
+        self.users |= other.users
+        self.seq_gaps += other.seq_gaps
+
+
+class _RefusedForGood(Exception):
+    """The database refused a write for its data: retrying it can never succeed."""
+
+    def __init__(self, error: BaseException) -> None:
+        code = database_error_code(error)
+        self.detail = type(getattr(error, "orig", None) or error).__name__ + (
+            f" {code}" if code is not None else ""
+        )
+        super().__init__(self.detail)
 
 
 class _RateLimitedLog:
     """At most one line per reason every ``interval_s``: a flood of bad input cannot flood
     the logs (and payloads, which may hold personal data, are never logged)."""
 
-    def __init__(self, interval_s: float = 10.0) -> None:
+    def __init__(self, interval_s: float = 10.0, prefix: str = "dead letter") -> None:
         self.interval_s = interval_s
+        self.prefix = prefix
         self.last: dict[str, float] = {}
         self.suppressed: dict[str, int] = {}
 
@@ -79,7 +127,7 @@ class _RateLimitedLog:
         if now - self.last.get(reason, -1e9) >= self.interval_s:
             skipped = self.suppressed.pop(reason, 0)
             extra = f" ({skipped} more since last report)" if skipped else ""
-            log.warning("dead letter %s: %s%s", reason, message, extra)
+            log.warning("%s %s: %s%s", self.prefix, reason, message, extra)
             self.last[reason] = now
         else:
             self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
@@ -96,6 +144,8 @@ class BatchProcessor:
         on_alerts: Callable[[list[int]], None] | None = None,
         retry_max_s: float = 30.0,
         should_stop: Callable[[], bool] = lambda: False,
+        receive_window: ReceiveWindow | None = None,
+        dead_letter_limits: DeadLetterLimits | None = None,
     ) -> None:
         self.sessions = sessions
         self.engine = engine
@@ -104,53 +154,155 @@ class BatchProcessor:
         self.on_alerts = on_alerts
         self.retry_max_s = retry_max_s
         self.should_stop = should_stop
+        self.receive_window = receive_window or ReceiveWindow()
+        self.quota = DeadLetterQuota(dead_letter_limits)
         self.devices: dict[str, DeviceRecord] = {}
         self.last_seq: dict[str, int] = {}
+        self.last_ts: dict[str, int] = {}  # newest ts each device sent (reset detection)
         self.restored: set[int] = set()
         self.dead_log = _RateLimitedLog()
+        self.loss_log = _RateLimitedLog(prefix="messages missing from")
         self.reading_now_ms = 0  # latest reading time seen: the replay/demo clock
+        self.hold_windows = False  # True: windows wait (the broker's backlog is arriving)
 
     # -- batch --------------------------------------------------------------------
     def handle(self, batch: Sequence[Inbound]) -> BatchResult:
         """Process and durably commit one batch; returns once it is safe to acknowledge."""
+        self.metrics.messages.inc(len(batch))
+        try:
+            return self._handle(batch)
+        except _RefusedForGood as refused:
+            log.error(
+                "database refused a batch of %d message(s) for its data (%s): "
+                "retrying them one by one",
+                len(batch),
+                refused.detail,
+            )
+            return self._one_by_one(batch)
+
+    def _handle(self, batch: Sequence[Inbound]) -> BatchResult:
         now = datetime.now(UTC)
         result = BatchResult()
-        self.metrics.messages.inc(len(batch))
         decoded, dead = self._decode(batch, now)
         self._refresh_devices({reading.device_id for _, reading in decoded} - set(self.devices))
         readings: list[Reading] = []
-        source: dict[tuple[str, int], Inbound] = {}
+        source: dict[int, Inbound] = {}
+        progress: dict[str, DeviceProgress] = {}
+        now_ms = round(now.timestamp() * 1000)
         for message, reading in decoded:
-            problem = self._device_problem(reading)
+            problem = self._device_problem(reading) or self._time_problem(reading, now_ms)
+            if problem is None:
+                problem = self._sequence(reading, progress, result)
             if problem is not None:
-                dead.append(self._dead(message, now, *problem, reading))
+                if problem[0] == "duplicate":
+                    result.duplicates += 1
+                else:
+                    dead.append(self._dead(message, now, *problem, reading))
                 continue
-            if reading.seq <= self.last_seq.get(reading.device_id, -1):
-                result.duplicates += 1
-                continue
-            self.last_seq[reading.device_id] = reading.seq
             readings.append(reading)
-            source[(reading.device_id, reading.seq)] = message
+            source[id(reading)] = message
         self._restore({r.user_id for r in readings})
-        effects = self.engine.process(readings)
+        effects = self.engine.process(readings, close=not self.hold_windows)
         for late in effects.late:
             detail = f"reading time {late.ts_ms} is in a window already stored"
-            dead.append(self._dead(source[(late.device_id, late.seq)], now, "late", detail, late))
+            dead.append(self._dead(source[id(late)], now, "late", detail, late))
         result.accepted = len(readings) - len(effects.late)
         result.dead_letters = len(dead)
         result.reading_time_ms = max((r.end_ms for r in readings), default=0)
         result.users = effects.touched
         self.reading_now_ms = max(self.reading_now_ms, result.reading_time_ms)
-        self._commit(effects, dead, {r.device_id for r in readings}, now, result)
+        self._commit(effects, dead, progress, now, result)
         self._count(result, dead, effects.actions)
         return result
+
+    def _one_by_one(self, batch: Sequence[Inbound]) -> BatchResult:
+        """After the database refused a batch for its data: forget what this process
+        derived from it (state is reloaded from the last commit) and handle each message
+        alone; a message refused again is kept as a ``db_refused`` dead letter."""
+        result = BatchResult()
+        self._forget(batch)
+        for message in batch:
+            try:
+                result.add(self._handle([message]))
+            except _RefusedForGood as refused:
+                self._forget([message])
+                result.add(self._refused(message, refused.detail))
+        return result
+
+    def _refused(self, message: Inbound, detail: str) -> BatchResult:
+        now = datetime.now(UTC)
+        result = BatchResult(dead_letters=1)
+        device: str | None
+        user: int | None
+        try:
+            reading = decode(message.topic, message.payload, self.limits)
+            device, user = reading.device_id, reading.user_id
+        except InvalidPayload as error:
+            device, user = error.device_id, error.user_id
+        row = DeadLetterRow(
+            now,
+            _topic(message),
+            message.payload,
+            "db_refused",
+            f"the database refused this message's effects for good ({detail})",
+            device,
+            user,
+        )
+        try:
+            self._commit(Effects(), [row], {}, now, result)
+        except _RefusedForGood:  # not even the dead letter: the bytes are logged as gone
+            log.error("dead letter of a refused message could not be stored either; dropped")
+            self.metrics.db_refused.inc()
+            return result
+        self.metrics.db_refused.inc()
+        self._count(result, [row], [])
+        return result
+
+    def _forget(self, batch: Sequence[Inbound]) -> None:
+        """Drop the cached state of the users and devices of ``batch`` (reloaded from the
+        database on next use): what an uncommitted batch changed is undone."""
+        for message in batch:
+            try:
+                reading = decode(message.topic, message.payload, self.limits)
+            except InvalidPayload:
+                continue
+            self.engine.users.pop(reading.user_id, None)
+            self.restored.discard(reading.user_id)
+            self.devices.pop(reading.device_id, None)
+            self.last_seq.pop(reading.device_id, None)
+            self.last_ts.pop(reading.device_id, None)
+
+    def forget_all(self) -> None:
+        """Drop every cached user state and device record (a Faust rebalance)."""
+        self.engine.users.clear()
+        self.restored.clear()
+        self.devices.clear()
+        self.last_seq.clear()
+        self.last_ts.clear()
 
     def flush(self, user_ids: Sequence[int] | None = None) -> BatchResult:
         """Close open windows (end of a replay, or users silent for too long) and commit."""
         now = datetime.now(UTC)
         result = BatchResult()
         effects = self.engine.flush(user_ids)
-        self._commit(effects, [], set(), now, result)
+        try:
+            self._commit(effects, [], {}, now, result)
+        except _RefusedForGood as refused:
+            log.error("database refused closing windows (%s); state reloaded", refused.detail)
+            for user in effects.touched:
+                self.engine.users.pop(user, None)
+                self.restored.discard(user)
+            return BatchResult()
+        self._count(result, [], effects.actions)
+        return result
+
+    def close_due(self) -> BatchResult:
+        """Close the windows every user's watermark has passed (after windows were held
+        while a broker's backlog arrived) and commit."""
+        now = datetime.now(UTC)
+        result = BatchResult()
+        effects = self.engine.close_due()
+        self._commit(effects, [], {}, now, result)
         self._count(result, [], effects.actions)
         return result
 
@@ -183,6 +335,8 @@ class BatchProcessor:
             self.devices[record.device_id] = record
             if record.last_seq is not None:
                 self.last_seq.setdefault(record.device_id, record.last_seq)
+            if record.last_ts_ms is not None:
+                self.last_ts.setdefault(record.device_id, record.last_ts_ms)
 
     def reload_devices(self) -> None:
         """Pick up devices enabled/disabled since start (called periodically)."""
@@ -201,6 +355,62 @@ class BatchProcessor:
                 f"device {reading.device_id!r} belongs to another user than {reading.user_id}",
             )
         return None
+
+    def _time_problem(self, reading: Reading, now_ms: int) -> tuple[str, str] | None:
+        window = self.receive_window
+        ahead_s = (reading.end_ms - now_ms) / 1000.0
+        if ahead_s > window.max_ahead_s:
+            return (
+                "ts_ahead",
+                f"reading time {_iso(reading.end_ms)} is {ahead_s:.0f} s ahead of the receive "
+                f"time {_iso(now_ms)} (limit {window.max_ahead_s:g} s): device clock wrong",
+            )
+        age_s = (now_ms - reading.ts_ms) / 1000.0
+        if window.max_age_s is not None and age_s > window.max_age_s:
+            return (
+                "ts_too_old",
+                f"reading time {_iso(reading.ts_ms)} is {age_s:.0f} s before the receive "
+                f"time (limit {window.max_age_s:g} s)",
+            )
+        return None
+
+    def _sequence(
+        self, reading: Reading, progress: dict[str, DeviceProgress], result: BatchResult
+    ) -> tuple[str, str] | None:
+        """Check the device's numbering; None to fold the reading in, else (reason, detail)
+        with reason ``duplicate`` (ignored) or a dead letter's. An SOS is always folded in
+        (its alert is idempotent on its natural key, so a redelivery has no second one)."""
+        device = reading.device_id
+        last = self.last_seq.get(device)
+        check = check_seq(last, self.last_ts.get(device), reading.seq, reading.ts_ms)
+        if check.accepted:
+            self.last_seq[device] = reading.seq
+            self.last_ts[device] = max(self.last_ts.get(device, reading.ts_ms), reading.ts_ms)
+            before = progress.get(device)
+            missing = check.missing + (before.missing if before else 0)
+            progress[device] = DeviceProgress(reading.seq, self.last_ts[device], missing)
+            if check.missing:
+                result.seq_gaps += check.missing
+                self.loss_log.warn(
+                    device,
+                    f"{check.missing} message(s) before seq {reading.seq} never arrived "
+                    "(lost at the broker? see max_queued_messages)",
+                )
+            if check.verdict is SeqVerdict.RESET:
+                self.metrics.seq_resets.inc()
+                log.info("device %s: seq counter restarted (%s -> %s)", device, last, reading.seq)
+            elif check.verdict is SeqVerdict.JUMP:
+                log.warning("device %s: seq jumped from %s to %s", device, last, reading.seq)
+            return None
+        if reading.kind == "event" and reading.event == "sos":
+            return None
+        if check.verdict is SeqVerdict.DUPLICATE:
+            return "duplicate", ""
+        return (
+            "seq_regression",
+            f"seq {reading.seq} is not above the device's last seq {last} although its ts is "
+            "newer: the device numbers messages out of sending order",
+        )
 
     def _dead(
         self, message: Inbound, now: datetime, reason: str, detail: str, reading: Reading
@@ -228,7 +438,7 @@ class BatchProcessor:
         self,
         effects: Effects,
         dead: list[DeadLetterRow],
-        devices: set[str],
+        progress: dict[str, DeviceProgress],
         now: datetime,
         result: BatchResult,
     ) -> None:
@@ -251,17 +461,20 @@ class BatchProcessor:
             )
             for s in effects.summaries
         ]
-        seqs = {device: self.last_seq[device] for device in devices}
+        stored, dropped = self.quota.admit(dead)
+        for row in dropped:
+            self.metrics.dead_letters_dropped.labels(row.reason).inc()
+            self.dead_log.warn("over_quota", f"device {row.device_id!r}: {row.reason} not stored")
 
         def write() -> None:
             with self.sessions.begin() as session:
-                insert_dead_letters(session, dead)
+                insert_dead_letters(session, stored)
                 result.readings = insert_readings(session, rows)
                 result.alerts_opened = _apply_actions(session, effects.actions)
                 save_checkpoints(session, checkpoints, now)
-                advance_devices(session, seqs, now)
+                advance_devices(session, progress, now)
 
-        self._retrying("write", write)
+        self._retrying("write", write, permanent_fails=True)
         self.metrics.batches.inc()
         if result.alerts_opened and self.on_alerts is not None:
             self.on_alerts(result.alerts_opened)
@@ -275,16 +488,21 @@ class BatchProcessor:
 
         return self._retrying("read", read)
 
-    def _retrying(self, what: str, action: Callable[[], _T]) -> _T:
+    def _retrying(
+        self, what: str, action: Callable[[], _T], *, permanent_fails: bool = False
+    ) -> _T:
         """Run ``action`` until the database takes it (exponential backoff up to
         ``retry_max_s``): an outage stalls the batch, it never kills the worker. Raises
-        only once ``should_stop`` is true."""
+        once ``should_stop`` is true, and with ``permanent_fails`` raises
+        :class:`_RefusedForGood` at once when the database refuses the data itself."""
         delay = 0.5
         while True:
             try:
                 return action()
             except SQLAlchemyError as error:
                 self.metrics.db_errors.inc()
+                if permanent_fails and refused_for_good(error):
+                    raise _RefusedForGood(error) from error
                 if self.should_stop():
                     raise
                 log.warning(
@@ -302,6 +520,7 @@ class BatchProcessor:
         metrics = self.metrics
         metrics.accepted.inc(result.accepted)
         metrics.duplicates.inc(result.duplicates)
+        metrics.seq_gaps.inc(result.seq_gaps)
         metrics.readings.inc(result.readings)
         for row in dead:
             metrics.dead_letters.labels(row.reason).inc()
@@ -335,6 +554,13 @@ def _apply_actions(session: Session, actions: list[tuple[int, AlertAction]]) -> 
         else:
             alert_repo.clear_alert(session, change)
     return created
+
+
+def _iso(at_ms: int) -> str:
+    try:
+        return utc_from_ms(at_ms).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):
+        return f"{at_ms} ms"
 
 
 def _topic(message: Inbound) -> str | None:

@@ -26,10 +26,16 @@ class LiveRunner:
         idle_flush_s: float = 150.0,
         device_reload_s: float = 30.0,
         connected: threading.Event | None = None,
+        reconnect_grace_s: float = 0.0,
     ) -> None:
         """``connected`` (the source's): while it is clear the broker is unreachable, and
         a user's silence is the outage's, not the user's: no window is closed for idling
-        (data the broker kept for the session would arrive late and be refused)."""
+        (data the broker kept for the session would arrive late and be refused).
+
+        ``reconnect_grace_s``: for this long after each (re)connection, windows are held
+        open whatever the watermarks say and nobody is idle: the persistent session's
+        backlog may arrive after newer messages (a broker restart, or this process's), and
+        it must not find its windows closed. Then the due windows close at once."""
         self.processor = processor
         self.inbox = inbox
         self.ack = ack
@@ -38,7 +44,10 @@ class LiveRunner:
         self.idle_flush_s = idle_flush_s
         self.device_reload_s = device_reload_s
         self.connected = connected
+        self.reconnect_grace_s = reconnect_grace_s
         self.last_arrival: dict[int, float] = {}
+        self._was_connected = False
+        self._grace_until = 0.0
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop`` is set: the in-flight batch is finished, committed and acked;
@@ -46,6 +55,7 @@ class LiveRunner:
         next_housekeeping = time.monotonic() + 1.0
         last_reload = time.monotonic()
         while not stop.is_set():
+            self._track_connection(time.monotonic())
             batch = self._drain(stop)
             if batch:
                 self.processor.metrics.queue_depth.set(self.inbox.qsize())
@@ -56,7 +66,7 @@ class LiveRunner:
                 for user in result.users:
                     self.last_arrival[user] = now
             now = time.monotonic()
-            if self.connected is not None and not self.connected.is_set():
+            if self._holding(now):
                 self.last_arrival = dict.fromkeys(self.last_arrival, now)
             if now >= next_housekeeping:
                 self._flush_idle(now)
@@ -65,6 +75,23 @@ class LiveRunner:
                 self.processor.reload_devices()
                 last_reload = now
         log.info("stopped: last batch committed and acknowledged")
+
+    def _track_connection(self, now: float) -> None:
+        """Start a grace at each (re)connection; close the windows held once it ends."""
+        connected = self.connected is None or self.connected.is_set()
+        if connected and not self._was_connected and self.reconnect_grace_s > 0:
+            self._grace_until = now + self.reconnect_grace_s
+            log.info("connected: windows held for %.0f s (backlog grace)", self.reconnect_grace_s)
+        self._was_connected = connected
+        holding = self._holding(now)
+        if self.processor.hold_windows and not holding:
+            self.processor.hold_windows = False
+            self.processor.close_due()
+        self.processor.hold_windows = holding
+
+    def _holding(self, now: float) -> bool:
+        disconnected = self.connected is not None and not self.connected.is_set()
+        return disconnected or now < self._grace_until
 
     def _drain(self, stop: threading.Event) -> list[Inbound]:
         try:

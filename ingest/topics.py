@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from ingest.errors import InvalidPayload
 
-SUBSCRIPTION = "vitals/v1/+/+/+"
+#: Everything under vitals/v1, deeper and shallower topics too: they are not the contract,
+#: but they must become ``bad_topic`` dead letters rather than vanish unseen.
+SUBSCRIPTION = "vitals/v1/#"
 KINDS = frozenset({"rr", "hr", "ppg", "ecg", "accel", "event"})
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 #: ASCII digits only: str.isdigit() also accepts '²' (int() then fails) and '١٢'.

@@ -53,6 +53,26 @@ class Settings(BaseSettings):
     idle_flush_seconds: float = Field(
         150.0, gt=0, description="Close the open windows of a user silent this long (wall s)"
     )
+    reconnect_grace_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="After (re)connecting to the broker, hold windows open this long (wall s) "
+        "so the session's backlog may arrive after newer messages",
+    )
+
+    # -- input limits -----------------------------------------------------------
+    max_reading_ahead_seconds: float = Field(
+        300.0, gt=0, description="Readings dated further ahead of receive time are dead letters"
+    )
+    max_reading_age_days: float | None = Field(
+        None, gt=0, description="Readings older than this are dead letters (unset: no limit)"
+    )
+    dead_letter_max_bytes: int = Field(
+        16 * 1024, ge=256, description="Raw bytes kept of one dead letter (rest: SHA-256)"
+    )
+    dead_letter_quota_per_hour: int = Field(
+        2000, ge=1, description="Dead letters one device may store per clock hour"
+    )
 
     # -- SMS ------------------------------------------------------------------
     twilio_account_sid: str | None = Field(None, description="Twilio Account SID (AC...)")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from detectors import DEFAULT
+from ingest.deadletters import DeadLetterLimits
 from ingest.engine import Engine, EngineConfig
 from ingest.metrics import Metrics
-from ingest.processor import BatchProcessor
+from ingest.processor import BatchProcessor, ReceiveWindow
 from notifier.policy import policy_from_settings
 from notifier.senders import sender_from_settings
 from notifier.service import NotificationService
@@ -50,9 +51,8 @@ def build_pipeline(
     metrics = Metrics()
     engine = Engine(
         EngineConfig(
-            window_s=settings.window_seconds,
             lateness_s=settings.window_lateness_seconds,
-            detector=DEFAULT,
+            detector=replace(DEFAULT, window_s=settings.window_seconds),
         )
     )
     wake = threading.Event()
@@ -63,6 +63,16 @@ def build_pipeline(
         metrics,
         on_alerts=lambda _ids: wake.set(),
         should_stop=stop.is_set,
+        receive_window=ReceiveWindow(
+            max_ahead_s=settings.max_reading_ahead_seconds,
+            max_age_s=None
+            if settings.max_reading_age_days is None
+            else settings.max_reading_age_days * 86_400,
+        ),
+        dead_letter_limits=DeadLetterLimits(
+            max_payload_bytes=settings.dead_letter_max_bytes,
+            rows_per_hour=settings.dead_letter_quota_per_hour,
+        ),
     )
     notifier = NotificationService(
         sessions, sender_from_settings(settings, console), policy_from_settings(settings)

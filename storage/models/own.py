@@ -47,6 +47,12 @@ class Device(Base):
     createdAt: Mapped[datetime] = mapped_column(
         UtcTimestamp, nullable=False, server_default=func.current_timestamp()
     )
+    # added by migration 0004 (ingest hardening)
+    #: Newest ``ts`` (epoch ms) the device sent: a lower seq with a newer ts is a reset.
+    lastTsMs: Mapped[int | None] = mapped_column(BigInteger)
+    #: Messages missing from the device's seq numbering (lost at the broker), ever.
+    seqGaps: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    lastGapAt: Mapped[datetime | None] = mapped_column(UtcTimestamp, nullable=True)
 
 
 class DeadLetter(Base):

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,13 +56,28 @@ class NewDevice:
     secret: str  # shown once, never stored
 
 
+#: The broker user name of the pipeline by default (``VITALS_MQTT_USERNAME``): a device of
+#: that name would log in with the pipeline's read-all ACL and lock the pipeline out.
+PIPELINE_USER = "vitals-ingest"
+
+
 def add_device(
-    session: Session, *, user_id: int, device_id: str, label: str | None = None
+    session: Session,
+    *,
+    user_id: int,
+    device_id: str,
+    label: str | None = None,
+    reserved: Iterable[str] = (PIPELINE_USER,),
 ) -> NewDevice:
-    """Register a device for a user and return its one-time secret."""
+    """Register a device for a user and return its one-time secret. A device id is also
+    its broker user name, so the ``reserved`` broker users (the pipeline's) are refused."""
     if not DEVICE_ID.fullmatch(device_id):
         raise StorageError(
             f"device id {device_id!r} must be 1-64 characters of letters, digits, . _ : -"
+        )
+    if device_id in set(reserved) | {PIPELINE_USER}:
+        raise StorageError(
+            f"device id {device_id!r} is reserved: it is the pipeline's broker user name"
         )
     get_user(session, user_id)
     if session.get(Device, device_id) is not None:
@@ -89,23 +105,33 @@ def set_enabled(session: Session, device_id: str, enabled: bool) -> None:
 
 
 def mosquitto_files(
-    session: Session, pipeline_user: str, pipeline_password: str | None = None
+    session: Session,
+    pipeline_user: str,
+    pipeline_password: str | None = None,
+    *,
+    kinds: Sequence[str],
 ) -> tuple[str, str]:
-    """(password file, ACL file) for Mosquitto: each enabled device may write only under
-    ``vitals/v1/{its user}/{itself}/#``; the pipeline user may read ``vitals/v1/#`` and,
-    when ``pipeline_password`` is given, gets a hashed password line too (without one
-    it could not connect to a broker with ``allow_anonymous false``)."""
+    """(password file, ACL file) for Mosquitto: each enabled device may write only its own
+    topics, ``vitals/v1/{its user}/{itself}/{kind}`` for the contract's kinds (nothing
+    deeper); the pipeline user may read ``vitals/v1/#`` and, when ``pipeline_password`` is
+    given, gets a hashed password line too (without one it could not connect to a broker
+    with ``allow_anonymous false``). Raises :class:`StorageError` when a device has the
+    pipeline's user name: two password lines for one name hand over its account."""
     devices = session.scalars(
         select(Device).where(Device.enabled.is_(True)).order_by(Device.deviceId)
     ).all()
+    taken = [d.deviceId for d in devices if d.deviceId == pipeline_user]
+    if taken:
+        raise StorageError(
+            f"device {taken[0]!r} has the pipeline's broker user name: disable or remove it "
+            "(or choose another --pipeline-user) before writing the broker's files"
+        )
     passwd = "".join(f"{d.deviceId}:{d.credentialHash}\n" for d in devices if d.credentialHash)
     if pipeline_password is not None:
         passwd = f"{pipeline_user}:{hash_secret(pipeline_password)}\n" + passwd
     acl = [f"user {pipeline_user}", "topic read vitals/v1/#", ""]
     for device in devices:
-        acl += [
-            f"user {device.deviceId}",
-            f"topic write vitals/v1/{device.userId}/{device.deviceId}/#",
-            "",
-        ]
+        acl += [f"user {device.deviceId}"]
+        acl += [f"topic write vitals/v1/{device.userId}/{device.deviceId}/{k}" for k in kinds]
+        acl += [""]
     return passwd, "\n".join(acl)

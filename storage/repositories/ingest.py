@@ -81,6 +81,12 @@ def insert_readings(session: Session, rows: Sequence[ReadingRow]) -> int:
     return len(fresh)
 
 
+def prune_dead_letters(session: Session, before: datetime) -> int:
+    """Delete dead letters received before ``before``; returns how many."""
+    result = session.execute(delete(DeadLetter).where(DeadLetter.receivedAt < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def insert_dead_letters(session: Session, rows: Sequence[DeadLetterRow]) -> None:
     if rows:
         session.execute(
@@ -121,17 +127,46 @@ def load_checkpoints(session: Session, user_ids: Iterable[int] | None = None) ->
     return {user: bytes(blob) for user, blob in session.execute(query)}
 
 
-def advance_devices(session: Session, last_seq: dict[str, int], seen_at: datetime) -> None:
-    """Record the highest committed seq of each device (redelivery below it is a duplicate)."""
-    if not last_seq:
+@dataclass(frozen=True, slots=True)
+class DeviceProgress:
+    """What a committed batch changes of a device: its highest seq, its newest ts and how
+    many messages its numbering shows missing (lost before they reached us)."""
+
+    last_seq: int
+    last_ts_ms: int
+    missing: int = 0
+
+
+def advance_devices(
+    session: Session, progress: dict[str, DeviceProgress], seen_at: datetime
+) -> None:
+    """Record each device's highest committed seq and newest ts (redelivery below them is a
+    duplicate) and add up the messages missing from its numbering."""
+    if not progress:
         return
     devices = Base.metadata.tables["devices"]
-    session.connection().execute(
+    connection = session.connection()
+    connection.execute(
         update(devices)
         .where(devices.c.deviceId == bindparam("device"))
-        .values(lastSeq=bindparam("seq"), lastSeenAt=bindparam("seen")),
-        [{"device": device, "seq": seq, "seen": seen_at} for device, seq in last_seq.items()],
+        .values(lastSeq=bindparam("seq"), lastTsMs=bindparam("ts"), lastSeenAt=bindparam("seen")),
+        [
+            {"device": device, "seq": p.last_seq, "ts": p.last_ts_ms, "seen": seen_at}
+            for device, p in progress.items()
+        ],
     )
+    gaps = [
+        {"device": device, "missing": p.missing, "seen": seen_at}
+        for device, p in progress.items()
+        if p.missing
+    ]
+    if gaps:
+        connection.execute(
+            update(devices)
+            .where(devices.c.deviceId == bindparam("device"))
+            .values(seqGaps=devices.c.seqGaps + bindparam("missing"), lastGapAt=bindparam("seen")),
+            gaps,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +175,11 @@ class DeviceRecord:
     user_id: int
     enabled: bool
     last_seq: int | None
+    last_ts_ms: int | None = None
 
 
 def load_devices(session: Session, device_ids: Iterable[str] | None = None) -> list[DeviceRecord]:
-    query = select(Device.deviceId, Device.userId, Device.enabled, Device.lastSeq)
+    query = select(Device.deviceId, Device.userId, Device.enabled, Device.lastSeq, Device.lastTsMs)
     if device_ids is not None:
         query = query.where(Device.deviceId.in_(list(device_ids)))
     return [DeviceRecord(*row) for row in session.execute(query)]

@@ -342,6 +342,7 @@ class InProcessPipeline:
             self.source.ack,
             idle_flush_s=settings.idle_flush_seconds,
             connected=self.source.connected,
+            reconnect_grace_s=settings.reconnect_grace_seconds,
         )
         self.worker = threading.Thread(target=self.runner.run, args=(self.pipeline.stop,))
 

@@ -15,6 +15,9 @@ from storage.repositories.notifications import CLAIMED, RETRYING, UNCONFIRMED
 from vitals.commands.common import Subparsers, add_command, open_database
 from vitals.settings import Settings
 
+#: ``vitals status`` fails while a device has lost messages this recently.
+LOSS_WINDOW = timedelta(hours=1)
+
 
 def register(subparsers: Subparsers) -> None:
     parser = add_command(subparsers, "alerts", _alerts, "list alert history, newest first")
@@ -67,6 +70,11 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         open_alerts = session.scalar(
             select(func.count()).select_from(AlertState).where(AlertState.clearedAt.is_(None))
         )
+        lossy = session.execute(
+            select(Device.deviceId, Device.seqGaps, Device.lastGapAt)
+            .where(Device.seqGaps > 0)
+            .order_by(Device.lastGapAt.desc())
+        ).all()
         pending_sms = session.scalar(
             select(func.count())
             .select_from(SmsNotification)
@@ -78,7 +86,18 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"open alerts:          {open_alerts}")
     print(f"texts in flight:      {pending_sms}")
     print("dead letters, 1 h:    " + (", ".join(f"{r} {n}" for r, n in dead) or "none"))
+    status = 0
+    recent_loss = [row for row in lossy if row[2] is not None and now - row[2] <= LOSS_WINDOW]
+    print(f"messages lost (seq gaps, all time): {sum(n for _, n, _ in lossy)}")
+    for device, missing, at in lossy:
+        print(f"  {device}: {missing} missing, last gap {at:%Y-%m-%d %H:%M:%S} UTC")
+    if recent_loss:
+        print(
+            f"WARNING: {len(recent_loss)} device(s) lost messages in the last hour "
+            "(gaps in their seq numbering: is the broker dropping messages?)"
+        )
+        status = 1
     if last_seen is not None and now - last_seen > timedelta(minutes=5):
         print("WARNING: no device message stored for over 5 minutes")
-        return 1
-    return 0
+        status = 1
+    return status

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
+from datetime import UTC, datetime, timedelta
 
 from storage.contract import check_schema
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import APP_TABLES, Base
+from storage.repositories.ingest import prune_dead_letters
 from vitals.commands.common import Subparsers, add_command, open_database
 from vitals.settings import Settings
 
@@ -30,6 +33,30 @@ def register(subparsers: Subparsers) -> None:
         "--all", action="store_true", help="also check vitals' own tables, not only the app's"
     )
     add_command(actions, "current", _current, "print the applied and the latest revision")
+    prune = add_command(
+        actions,
+        "prune-dead-letters",
+        _prune_dead_letters,
+        "delete dead letters received longer ago than --older-than (retention)",
+    )
+    prune.add_argument(
+        "--older-than",
+        type=_age,
+        required=True,
+        metavar="AGE",
+        help="e.g. 30d, 12h or 90m (days, hours, minutes)",
+    )
+
+
+_AGE = re.compile(r"([1-9][0-9]{0,5})([dhm])")
+
+
+def _age(text: str) -> timedelta:
+    match = _AGE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age like 30d, 12h or 90m")
+    unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
 
 
 def _usage(args: argparse.Namespace, settings: Settings) -> int:
@@ -59,4 +86,13 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 def _current(args: argparse.Namespace, settings: Settings) -> int:
     engine, _ = open_database(settings)
     print(f"applied: {current_revision(engine) or 'none'}  latest: {head_revision(engine)}")
+    return 0
+
+
+def _prune_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    _, sessions = open_database(settings)
+    before = datetime.now(UTC) - args.older_than
+    with sessions.begin() as session:
+        deleted = prune_dead_letters(session, before)
+    print(f"deleted {deleted} dead letter(s) received before {before:%Y-%m-%d %H:%M} UTC")
     return 0

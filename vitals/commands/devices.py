@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from ingest.topics import KINDS
 from storage.models import Device
 from storage.repositories.devices import add_device, mosquitto_files, set_enabled
 from vitals.commands.common import Subparsers, add_command, open_database
@@ -51,7 +52,13 @@ def _usage(args: argparse.Namespace, settings: Settings) -> int:
 def _add(args: argparse.Namespace, settings: Settings) -> int:
     _, sessions = open_database(settings)
     with sessions.begin() as session:
-        device = add_device(session, user_id=args.user, device_id=args.device, label=args.label)
+        device = add_device(
+            session,
+            user_id=args.user,
+            device_id=args.device,
+            label=args.label,
+            reserved=[settings.mqtt_username or "vitals-ingest"],
+        )
     print(f"device {device.device_id} registered for user {device.user_id}")
     print(f"MQTT username: {device.device_id}")
     print(f"MQTT password: {device.secret}")
@@ -90,7 +97,7 @@ def _mosquitto(args: argparse.Namespace, settings: Settings) -> int:
     _, sessions = open_database(settings)
     with sessions() as session:
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        passwd, acl = mosquitto_files(session, args.pipeline_user, password)
+        passwd, acl = mosquitto_files(session, args.pipeline_user, password, kinds=sorted(KINDS))
     args.passwd.write_text(passwd)
     args.passwd.chmod(0o600)
     args.acl.write_text(acl)

@@ -72,6 +72,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         source.ack,
         idle_flush_s=settings.idle_flush_seconds,
         connected=source.connected,
+        reconnect_grace_s=settings.reconnect_grace_seconds,
     )
     failures: list[BaseException] = []
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from detectors import serialize
 from detectors.config import DEFAULT
 from detectors.errors import DetectorError, InvalidVerdict
 from detectors.rules import AlertAction, RuleState, WindowVerdict, rules_step, sos_action
@@ -353,7 +354,6 @@ def test_replay_gives_identical_actions() -> None:
 
 
 def test_state_round_trips_through_json_mid_stream() -> None:
-    serialize = pytest.importorskip("detectors.serialize")
     vs = random_verdicts(11, n=300)
     _, expected = run(vs)
     state = RuleState()

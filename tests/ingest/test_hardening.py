@@ -23,9 +23,10 @@ from ingest.deadletters import DeadLetterLimits
 from ingest.engine import Engine
 from ingest.processor import BatchProcessor, Inbound, ReceiveWindow
 from storage import create_engine_from_url, session_factory
+from storage.errors import StorageError
 from storage.migrate import upgrade
 from storage.models import AlertState, DeadLetter, Device, HealthAlert, HealthReading
-from storage.repositories.devices import add_device
+from storage.repositories.devices import add_device, mosquitto_files
 from storage.repositories.people import add_user
 from tests.ingest.traces import T0_MS, rest_trace
 from vitals.cli import main
@@ -344,3 +345,40 @@ def test_prune_dead_letters_command(
         assert session.scalar(select(func.count()).select_from(DeadLetter)) == 1
     with pytest.raises(SystemExit):
         main(["db", "prune-dead-letters", "--older-than", "soon"])
+
+
+# -- items 7 and 8: the pipeline's broker account, device ACLs of exactly the kinds -----------
+def test_pipeline_broker_user_is_reserved(
+    engine: Any,
+    sessions: sessionmaker[Session],
+    users: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("VITALS_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    user = str(users[0])
+    assert main(["devices", "add", "--user", user, "--device", "vitals-ingest"]) == 2
+    monkeypatch.setenv("VITALS_MQTT_USERNAME", "pipeline-7")
+    assert main(["devices", "add", "--user", user, "--device", "pipeline-7"]) == 2
+    assert "reserved" in capsys.readouterr().err
+    with sessions.begin() as session:  # one that got in before names were reserved
+        session.add(Device(deviceId="vitals-ingest", userId=users[0], enabled=True))
+    with sessions() as session, pytest.raises(StorageError, match="pipeline's broker user"):
+        mosquitto_files(session, "vitals-ingest", "secret", kinds=["rr"])
+    with sessions() as session:  # under another pipeline user name the files are fine
+        passwd, _ = mosquitto_files(session, "pipeline-7", "secret", kinds=["rr"])
+    names = [line.split(":", 1)[0] for line in passwd.splitlines()]
+    assert len(names) == len(set(names))
+
+
+def test_device_acl_allows_exactly_the_contract_kinds(
+    sessions: sessionmaker[Session], users: tuple[int, int]
+) -> None:
+    with sessions() as session:
+        _, acl = mosquitto_files(session, "vitals-ingest", None, kinds=["event", "rr"])
+    first = acl.split("user watch-1\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert first == [
+        f"topic write vitals/v1/{users[0]}/watch-1/event",
+        f"topic write vitals/v1/{users[0]}/watch-1/rr",
+    ]
+    assert "#" not in acl.replace("topic read vitals/v1/#", "")

@@ -182,6 +182,7 @@ def test_malformed_messages_land_in_dead_letters(
             orjson.dumps({**good, "device": "ghost-1", "seq": 4, "rr_ms": [800]}),
         ),
         "wrong_version": (topic, orjson.dumps({**good, "v": 9, "seq": 5, "rr_ms": [800]})),
+        "bad_topic": (f"{topic}/x", orjson.dumps({**good, "seq": 6, "rr_ms": [800]})),  # deeper
     }
     publisher = _publisher()
     pipeline.start()

@@ -18,6 +18,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from notifier.errors import NotifierConfigError, PermanentSendError, TransientSendError
+from storage.private_files import open_private_append
 from storage.repositories.people import mask_phone
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ class OutboxSender:
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as outbox:
+            with open_private_append(self.path) as outbox:  # phone numbers: owner only
                 outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
         except OSError as error:
             raise TransientSendError(f"cannot write outbox {self.path}: {error}") from error

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.private_files import make_private
+
 
 def create_engine_from_url(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     """Create an engine with the settings vitals relies on.
 
-    SQLite: foreign keys enforced, WAL journal (readers never block the writer), usable
-    from the ingest worker thread. MySQL/MariaDB (``mysql+pymysql://``): utf8mb4, pooled
-    connections checked before use (``pool_pre_ping``) and recycled hourly, socket
+    SQLite: the database file created (or narrowed to) ``0600``, foreign keys enforced,
+    WAL journal (readers never block the writer), usable from the ingest worker thread.
+    MySQL/MariaDB (``mysql+pymysql://``): utf8mb4, pooled connections checked before use
+    (``pool_pre_ping``) and recycled hourly, socket
     timeouts so that a hung server fails the batch (which is retried) instead of blocking,
     and every session in UTC so ``TIMESTAMP`` columns store what they are given.
 
@@ -25,6 +29,9 @@ def create_engine_from_url(url: str, *, pool_size: int = 5, echo: bool = False) 
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            make_private(Path(database))  # patient data: owner only (and so its WAL)
         engine = create_engine(
             parsed,
             echo=echo,

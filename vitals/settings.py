@@ -95,6 +95,24 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         None, description="Public URL of the API, used to validate Twilio webhook signatures"
     )
+    api_max_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest request body `vitals api` reads (else 413)"
+    )
+    api_auth_failures_per_client: int = Field(
+        20, ge=1, description="Failed authentications per client address per window (then 429)"
+    )
+    api_auth_failures_per_key: int = Field(
+        10, ge=1, description="Failed authentications per API key prefix per window (then 429)"
+    )
+    api_auth_failure_window_seconds: int = Field(
+        60, ge=1, description="Window of the two failed-authentication limits (s)"
+    )
+    api_audit_failure_rows_per_minute: int = Field(
+        100, ge=1, description="Aggregated audit rows of refused authentications per minute"
+    )
+    api_docs: bool = Field(
+        False, description="Serve Swagger UI at /docs (loads it from cdn.jsdelivr.net)"
+    )
 
     # -- Kafka scale-out --------------------------------------------------------
     kafka_url: str = Field(

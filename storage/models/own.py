@@ -213,10 +213,19 @@ class ApiKeyPatient(Base):
 
 
 class AccessAudit(Base):
-    """Every read or change of patient data through the API: who, what, when."""
+    """Every read or change of patient data through the API: who, what, when, from where.
+
+    Refused authentications are folded: one row per (minute, client, key, outcome) with
+    ``aggregateKey`` set (unique) and ``hits`` counting the requests it stands for; every
+    other row has ``hits`` 1 and no ``aggregateKey``.
+    """
 
     __tablename__ = "accessAudit"
-    __table_args__ = (Index(None, "apiKeyId", "createdAt"), Index(None, "userId", "createdAt"))
+    __table_args__ = (
+        Index(None, "apiKeyId", "createdAt"),
+        Index(None, "userId", "createdAt"),
+        Index(None, "aggregateKey", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     apiKeyId: Mapped[int | None] = mapped_column(Integer)
@@ -225,3 +234,6 @@ class AccessAudit(Base):
     userId: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16), nullable=False)
     createdAt: Mapped[datetime] = mapped_column(UtcTimestamp, nullable=False)
+    clientIp: Mapped[str | None] = mapped_column(String(45))
+    hits: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    aggregateKey: Mapped[str | None] = mapped_column(String(96))

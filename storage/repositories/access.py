@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFound, StorageError
@@ -218,9 +220,10 @@ def record_access(
     user_id: int | None,
     outcome: str,
     at: datetime,
+    client_ip: str | None = None,
 ) -> None:
-    """Write one ``accessAudit`` row: who (key), what (action, resource, patient), when,
-    and how it ended (ok, denied, not_found, invalid, unauthenticated)."""
+    """Write one ``accessAudit`` row: who (key, client address), what (action, resource,
+    patient), when, and how it ended (ok, denied, not_found, invalid, unauthenticated)."""
     session.add(
         AccessAudit(
             apiKeyId=api_key_id,
@@ -229,5 +232,53 @@ def record_access(
             userId=user_id,
             outcome=outcome[:16],
             createdAt=at,
+            clientIp=None if client_ip is None else client_ip[:45],
+            hits=1,
         )
     )
+
+
+def count_access(
+    session: Session,
+    *,
+    aggregate_key: str,
+    api_key_id: int | None,
+    action: str,
+    resource: str,
+    outcome: str,
+    at: datetime,
+    client_ip: str | None,
+) -> None:
+    """Add one to the folded ``accessAudit`` row ``aggregate_key`` (``hits``), creating it
+    with the first request's key, resource and time when it does not exist yet. One atomic
+    upsert on MySQL/MariaDB and SQLite, so concurrent requests never make two rows."""
+    values = {
+        "aggregateKey": aggregate_key[:96],
+        "apiKeyId": api_key_id,
+        "action": action[:32],
+        "resource": resource[:255],
+        "userId": None,
+        "outcome": outcome[:16],
+        "createdAt": at,
+        "clientIp": None if client_ip is None else client_ip[:45],
+        "hits": 1,
+    }
+    one_more = {"hits": AccessAudit.__table__.c.hits + 1}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("mysql", "mariadb"):
+        session.execute(mysql_insert(AccessAudit).values(values).on_duplicate_key_update(one_more))
+        return
+    if dialect == "sqlite":
+        session.execute(
+            sqlite_insert(AccessAudit)
+            .values(values)
+            .on_conflict_do_update(index_elements=["aggregateKey"], set_=one_more)
+        )
+        return
+    row = session.scalars(
+        select(AccessAudit).where(AccessAudit.aggregateKey == values["aggregateKey"])
+    ).one_or_none()
+    if row is None:
+        session.add(AccessAudit(**values))
+    else:
+        row.hits += 1

@@ -1,7 +1,9 @@
-"""The FastAPI application: routes, error bodies, metrics, the web page, the webhooks."""
+"""The FastAPI application: routes, error bodies, metrics, the web page, the webhooks,
+and the limits every request passes (body size, keys out of URLs, no-store)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,13 +13,22 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
-from notifier.webhooks import webhook_router
+from notifier.policy import WEBHOOK_PREFIX
+from notifier.webhooks import SIGNATURE_HEADER, webhook_router
 from vitals import __version__
 from vitals.api import routes_alerts, routes_ops, routes_readings
+from vitals.api.auth import audit_unrecorded
+from vitals.api.docs import DOCS_PATH, mount_docs
+from vitals.api.limits import BodyLimit, RedactKeysInUrls, RequireHeader
 from vitals.api.metrics import Metrics
+from vitals.api.ratelimit import AuditFolding, FailedAuthLimiter
 from vitals.settings import Settings
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: The page loads only its own script and style: no inline code, no third parties.
@@ -38,19 +49,34 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
         description=(
             "Alert history, readings and acknowledgement for clinicians. Authenticate with "
             "an API key from `vitals keys create`, sent as `Authorization: Bearer <key>` "
-            "(or `X-API-Key`). A clinician key sees only its assigned patients; an admin "
-            "key sees all. Every read of patient data is audited."
+            "(or `X-API-Key`; never in the URL). A clinician key sees only its assigned "
+            "patients; an admin key sees all. Every request for patient data is audited."
         ),
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.sessions = sessions
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.auth_limiter = FailedAuthLimiter(
+        per_client=settings.api_auth_failures_per_client,
+        per_key=settings.api_auth_failures_per_key,
+        window_s=settings.api_auth_failure_window_seconds,
+    )
+    app.state.audit_folding = AuditFolding(settings.api_audit_failure_rows_per_minute)
     app.include_router(routes_alerts.router)
     app.include_router(routes_readings.router)
     app.include_router(routes_ops.router)
+    if settings.api_docs:
+        mount_docs(app)
+    # middleware added first runs innermost: URLs are redacted before anything sees them,
+    # then requests are counted, then bodies are bounded
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     mount_sms_webhooks(app, settings, sessions)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.middleware("http")(_observe)
+    app.add_middleware(RedactKeysInUrls)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -67,6 +93,8 @@ def mount_sms_webhooks(app: FastAPI, settings: Settings, sessions: sessionmaker[
     token = settings.twilio_auth_token
     if token is None or not token.get_secret_value() or not settings.public_base_url:
         return
+    # an unsigned request cannot be valid: refuse it before its body is read
+    app.add_middleware(RequireHeader, prefix=WEBHOOK_PREFIX, header=SIGNATURE_HEADER)
     app.include_router(
         webhook_router(
             sessions,
@@ -93,9 +121,16 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
 async def _observe(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Count the request under its route template; set the page's security headers."""
+    """Count the request under its route template; audit what no route audited; set the
+    security headers: the page's policy, and ``no-store`` on everything but the page and
+    its static files (answers carry patient data, errors name patients)."""
     started = time.perf_counter()
-    response = await call_next(request)
+    try:
+        response = await call_next(request)
+    except Exception:
+        await _audit_unrecorded(request, 500)
+        raise
+    await _audit_unrecorded(request, response.status_code)
     route = request.scope.get("route")
     template = getattr(route, "path", None) or (
         "/static" if request.url.path.startswith("/static/") else "unmatched"
@@ -106,4 +141,15 @@ async def _observe(
     if template in ("/", "/static"):
         response.headers["Content-Security-Policy"] = PAGE_POLICY
         response.headers["Referrer-Policy"] = "no-referrer"
+    else:
+        response.headers["Cache-Control"] = "no-store"
+    if template == DOCS_PATH:
+        response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+async def _audit_unrecorded(request: Request, status_code: int) -> None:
+    try:
+        await run_in_threadpool(audit_unrecorded, request, status_code)
+    except SQLAlchemyError as error:  # the answer stands; the failure is visible
+        log.error("access audit of %s %s failed: %s", request.method, request.url.path, error)

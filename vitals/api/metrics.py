@@ -20,6 +20,7 @@ class Metrics:
     _seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     _counts: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     _auth_failures: int = 0
+    _rate_limited: int = 0
 
     def observe(self, method: str, route: str, status: int, duration_s: float) -> None:
         with self._lock:
@@ -30,6 +31,10 @@ class Metrics:
     def auth_failed(self) -> None:
         with self._lock:
             self._auth_failures += 1
+
+    def rate_limited(self) -> None:
+        with self._lock:
+            self._rate_limited += 1
 
     def render(self) -> str:
         """The counters as Prometheus text."""
@@ -57,6 +62,10 @@ class Metrics:
                 "# HELP vitals_api_auth_failures_total Requests refused for a missing or bad key.",
                 "# TYPE vitals_api_auth_failures_total counter",
                 f"vitals_api_auth_failures_total {self._auth_failures}",
+                "# HELP vitals_api_rate_limited_total Requests refused (429) after too many "
+                "failed authentications.",
+                "# TYPE vitals_api_rate_limited_total counter",
+                f"vitals_api_rate_limited_total {self._rate_limited}",
             ]
         return "\n".join(lines) + "\n"
 

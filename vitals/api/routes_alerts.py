@@ -27,6 +27,7 @@ from storage.repositories.history import (
     list_alerts,
 )
 from vitals.api.auth import Auditor, CurrentPrincipal, sessions_of
+from vitals.api.limits import MAX_DB_ID, AlertIdPath, Moment
 from vitals.api.schemas import Ack, Alert, AlertDetailBody, AlertList
 
 #: Longest time range a list or export may ask for.
@@ -43,16 +44,18 @@ assert set(Severity.__args__) == set(SEVERITIES)  # type: ignore[attr-defined]
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
-UserQuery = Annotated[int | None, Query(ge=1, description="only this patient's alerts")]
+UserQuery = Annotated[
+    int | None, Query(ge=1, le=MAX_DB_ID, description="only this patient's alerts")
+]
 TypeQuery = Annotated[
     list[AlertKind], Query(alias="type", description="alertType or 'sos'; repeat for several")
 ]
 SeverityQuery = Annotated[list[Severity], Query(description="repeat for several")]
 AckQuery = Annotated[bool | None, Query(description="true/false; omit for both")]
 SinceQuery = Annotated[
-    datetime | None, Query(description="createdAt >= since (ISO 8601; no zone = UTC)")
+    Moment | None, Query(description="createdAt >= since (ISO 8601; no zone = UTC)")
 ]
-UntilQuery = Annotated[datetime | None, Query(description="createdAt < until (ISO 8601)")]
+UntilQuery = Annotated[Moment | None, Query(description="createdAt < until (ISO 8601)")]
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -198,7 +201,9 @@ def get_alerts_csv(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetailBody, summary="One alert")
-def get_alert(request: Request, principal: CurrentPrincipal, alert_id: int) -> AlertDetailBody:
+def get_alert(
+    request: Request, principal: CurrentPrincipal, alert_id: AlertIdPath
+) -> AlertDetailBody:
     """The alert with its lifecycle events (oldest first) and SMS deliveries (phone
     numbers masked)."""
     auditor = Auditor(request, principal, "read_alert")
@@ -212,7 +217,7 @@ def get_alert(request: Request, principal: CurrentPrincipal, alert_id: int) -> A
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=Ack, summary="Acknowledge an alert")
-def post_ack(request: Request, principal: CurrentPrincipal, alert_id: int) -> Ack:
+def post_ack(request: Request, principal: CurrentPrincipal, alert_id: AlertIdPath) -> Ack:
     """Mark the alert acknowledged (stops escalation); the lifecycle event names the key
     as ``apikey:<id>:<name>``. Acknowledging twice is not an error (``changed`` false)."""
     auditor = Auditor(request, principal, "ack_alert")

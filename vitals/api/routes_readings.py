@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, status
 from storage.repositories.access import INVALID, NOT_FOUND, OK
 from storage.repositories.history import readings_series, user_exists
 from vitals.api.auth import Auditor, CurrentPrincipal, sessions_of
+from vitals.api.limits import Moment, UserIdPath
 from vitals.api.routes_alerts import as_utc, range_problem
 from vitals.api.schemas import Readings
 
@@ -25,12 +26,12 @@ router = APIRouter(prefix="/v1", tags=["readings"])
 def get_readings(
     request: Request,
     principal: CurrentPrincipal,
-    user_id: int,
+    user_id: UserIdPath,
     *,
     since: Annotated[
-        datetime | None, Query(description="start (ISO 8601; default until - 24 h)")
+        Moment | None, Query(description="start (ISO 8601; default until - 24 h)")
     ] = None,
-    until: Annotated[datetime | None, Query(description="end, exclusive (default now)")] = None,
+    until: Annotated[Moment | None, Query(description="end, exclusive (default now)")] = None,
     max_points: Annotated[
         int, Query(alias="maxPoints", ge=2, le=MAX_POINTS, description="downsample above this")
     ] = 500,

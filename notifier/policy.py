@@ -6,6 +6,8 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from notifier.machine import FALL, EscalationPolicy
+
 if TYPE_CHECKING:
     from vitals.settings import Settings
 
@@ -56,6 +58,24 @@ class NotificationPolicy:
         (at least once: a possible double text is accepted).
     status_callback_url : str | None
         Public URL of the status-callback webhook passed to Twilio with every text.
+    critical_escalation_delay_s, fast_escalation_delay_s : float
+        The escalation delay of critical alerts (default 180 s) and of falls and SOS
+        presses (default 120 s; ``fast_kinds``): a faller who cannot get up is harmed
+        by every minute on the floor — lying for an hour or more goes with serious injury,
+        hospital admission and death within the year (Fleming & Brayne, "Inability to get
+        up after falling, subsequent time on floor, and summoning help", BMJ 2008;337:a2263).
+        ``escalation_delay_s`` (300 s) applies to the rest (high severity).
+    text_rounds : int
+        Passes over the contacts by text before anyone is called (default 2).
+    call_contacts : bool
+        After the text rounds, call each contact (Twilio voice: the alert is read out,
+        "press 1 to acknowledge"). Default True.
+    oncall_phone : str | None
+        E.164 number called last (a nurse line, a monitoring centre): ``VITALS_ONCALL_PHONE``.
+        Without it, the last step puts the alert on the clinicians' queue (an
+        ``escalated_to_clinicians`` event the console shows).
+    public_base_url : str | None
+        The API's public URL: voice webhooks (status, keypress) and the alert link in texts.
     """
 
     text_severities: frozenset[str] = frozenset({"high", "critical"})
@@ -69,6 +89,13 @@ class NotificationPolicy:
     backoff_cap_s: float = 60.0
     resend_unconfirmed: bool = False
     status_callback_url: str | None = None
+    critical_escalation_delay_s: float = 180.0
+    fast_escalation_delay_s: float = 120.0
+    fast_kinds: frozenset[str] = frozenset({SOS, FALL})
+    text_rounds: int = 2
+    call_contacts: bool = True
+    oncall_phone: str | None = None
+    public_base_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -77,8 +104,17 @@ class NotificationPolicy:
             raise ValueError(
                 f"max_texts_per_user_per_hour={self.max_texts_per_user_per_hour}: must be ≥ 1"
             )
-        if self.escalation_delay_s < 0 or self.backoff_base_s < 0 or self.backoff_cap_s < 0:
-            raise ValueError("escalation_delay_s, backoff_base_s and backoff_cap_s must be ≥ 0")
+        delays = (
+            self.escalation_delay_s,
+            self.critical_escalation_delay_s,
+            self.fast_escalation_delay_s,
+            self.backoff_base_s,
+            self.backoff_cap_s,
+        )
+        if min(delays) < 0:
+            raise ValueError("escalation delays, backoff_base_s and backoff_cap_s must be ≥ 0")
+        if self.text_rounds < 1:
+            raise ValueError(f"text_rounds={self.text_rounds}: must be ≥ 1")
 
     def texts(self, kind: str, severity: str | None) -> bool:
         """Does an alert of this kind and severity text the contacts?"""
@@ -87,6 +123,18 @@ class NotificationPolicy:
         if kind == HIGH_STRESS:
             return self.text_high_stress  # low/medium by design: severity does not decide
         return severity in self.text_severities
+
+    def escalation_for(self, kind: str, severity: str | None) -> EscalationPolicy:
+        """How an alert of this kind and severity escalates (falls and SOS fastest)."""
+        if kind in self.fast_kinds:
+            delay_s = self.fast_escalation_delay_s
+        elif severity == "critical":
+            delay_s = self.critical_escalation_delay_s
+        else:
+            delay_s = self.escalation_delay_s
+        return EscalationPolicy(
+            delay_s=delay_s, text_rounds=self.text_rounds, call_contacts=self.call_contacts
+        )
 
     def retry_delay_s(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait before retry number ``attempt`` (1 = first retry)."""
@@ -97,6 +145,8 @@ class NotificationPolicy:
 WEBHOOK_PREFIX = "/webhooks/twilio"
 STATUS_PATH = "/status"
 INBOUND_PATH = "/sms"
+VOICE_STATUS_PATH = "/voice/status"
+VOICE_GATHER_PATH = "/voice/gather"
 
 
 def status_callback_url(public_base_url: str | None, prefix: str = WEBHOOK_PREFIX) -> str | None:
@@ -106,11 +156,24 @@ def status_callback_url(public_base_url: str | None, prefix: str = WEBHOOK_PREFI
     return public_base_url.rstrip("/") + prefix + STATUS_PATH
 
 
+def webhook_url(public_base_url: str | None, path: str, prefix: str = WEBHOOK_PREFIX) -> str | None:
+    """The public URL of one webhook (``path`` under the prefix), or None without one."""
+    if not public_base_url:
+        return None
+    return public_base_url.rstrip("/") + prefix + path
+
+
 def policy_from_settings(settings: Settings) -> NotificationPolicy:
-    """The policy the settings describe (escalation delay, rate limit, high_stress)."""
+    """The policy the settings describe (escalation, rate limit, high_stress, on-call)."""
     return NotificationPolicy(
         text_high_stress=settings.text_high_stress,
         escalation_delay_s=float(settings.escalation_delay_seconds),
+        critical_escalation_delay_s=float(settings.escalation_critical_delay_seconds),
+        fast_escalation_delay_s=float(settings.escalation_fast_delay_seconds),
+        text_rounds=settings.escalation_text_rounds,
+        call_contacts=settings.escalation_call_contacts,
+        oncall_phone=settings.oncall_phone,
         max_texts_per_user_per_hour=settings.sms_per_user_per_hour,
         status_callback_url=status_callback_url(settings.public_base_url),
+        public_base_url=settings.public_base_url,
     )

@@ -16,6 +16,7 @@ from twilio.base import values
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from notifier.errors import NotifierConfigError, PermanentSendError, TransientSendError
 from storage.private_files import open_private_append
@@ -46,6 +47,30 @@ class SmsSender(Protocol):
     """Hands one text to the network; raises TransientSendError or PermanentSendError."""
 
     def send(self, to: str, body: str, status_callback: str | None) -> SendResult: ...
+
+
+@runtime_checkable
+class VoiceCaller(Protocol):
+    """A sender that can also place a voice call reading out ``twiml``."""
+
+    def call(self, to: str, twiml: str, status_callback: str | None) -> SendResult: ...
+
+
+def call_twiml(spoken: str, gather_url: str | None) -> str:
+    """The TwiML of an alert call: read the alert inside a one-digit ``<Gather>`` that
+    posts the keypress to ``gather_url`` ("press 1 to acknowledge"), say it twice, then
+    hang up. Without a public URL, the alert is read out and nobody can press 1."""
+    response = VoiceResponse()
+    if gather_url:
+        gather = Gather(num_digits=1, action=gather_url, method="POST", timeout=8)
+        gather.say(spoken)
+        gather.pause(length=1)
+        gather.say(spoken)
+        response.append(gather)
+        response.say("No key was pressed. Goodbye.")
+    else:
+        response.say(spoken)
+    return str(response)
 
 
 @runtime_checkable
@@ -122,6 +147,26 @@ class TwilioSender:
             raise _classify(error, to) from None
         return SendResult(sid=str(message.sid), status=str(message.status or "queued"))
 
+    def call(self, to: str, twiml: str, status_callback: str | None) -> SendResult:
+        """Place a voice call (Calls API) that plays ``twiml``; needs a from number (a
+        Messaging Service cannot call). Status callbacks for every call event go to
+        ``status_callback``."""
+        if not self._from:
+            raise PermanentSendError("voice calls need twilio_from_number (a caller id)")
+        events = ["initiated", "ringing", "answered", "completed"]
+        try:
+            call = self._client.calls.create(
+                to=to,
+                from_=self._from,
+                twiml=twiml,
+                status_callback=status_callback or values.unset,
+                status_callback_event=events if status_callback else values.unset,
+                status_callback_method="POST" if status_callback else values.unset,
+            )
+        except Exception as error:
+            raise _classify(error, to) from None
+        return SendResult(sid=str(call.sid), status=str(call.status or "queued"))
+
     def find_sent(self, to: str, body: str) -> SendResult | None:
         """The newest of the account's last messages that went to ``to`` with exactly
         ``body``, if any.
@@ -190,6 +235,31 @@ class OutboxSender:
         if self._console is not None:
             print(f"[SMS to {mask_phone(to)}] {body}", file=self._console, flush=True)
         return SendResult(sid=sid, status="sent")
+
+    def call(self, to: str, twiml: str, status_callback: str | None) -> SendResult:
+        """Write the call (its TwiML) as an outbox line; the console shows what it says."""
+        sid = "OC" + secrets.token_hex(16)
+        record = {
+            "sid": sid,
+            "to": to,
+            "call": True,
+            "twiml": twiml,
+            "status": "queued",
+            "statusCallback": status_callback,
+            "createdAt": datetime.now(UTC).isoformat(),
+        }
+        self._append(record)
+        if self._console is not None:
+            print(f"[CALL to {mask_phone(to)}] {twiml}", file=self._console, flush=True)
+        return SendResult(sid=sid, status="queued")
+
+    def _append(self, record: dict[str, Any]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as outbox:
+                outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
+        except OSError as error:
+            raise TransientSendError(f"cannot write outbox {self.path}: {error}") from error
 
     def find_sent(self, to: str, body: str) -> SendResult | None:
         """The last outbox line to ``to`` with exactly ``body``, if any."""

@@ -22,16 +22,57 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.errors import PermanentSendError, SendError, TransientSendError
-from notifier.message import AlertFacts, render_alert_text
-from notifier.policy import HIGH_STRESS, SOS, NotificationPolicy
-from notifier.senders import SendResult, SentMessageLookup, SmsSender
-from storage.models import AlertState, EmergencyContact, HealthAlert, SmsNotification, User
+from notifier.machine import (
+    ONCALL,
+    RATE_WINDOW,
+    AlertCleared,
+    Budget,
+    Channel,
+    EscalationPolicy,
+    OutboxState,
+    PlaceCall,
+    Purpose,
+    RecordEvent,
+    Reply,
+    SendSms,
+    Timer,
+    contact_id_of,
+    contact_recipient,
+    escalation_plan,
+    outbox_step,
+)
+from notifier.message import (
+    AlertFacts,
+    all_clear_text,
+    render_alert_text,
+    responding_text,
+    voice_text,
+)
+from notifier.policy import (
+    HIGH_STRESS,
+    SOS,
+    VOICE_GATHER_PATH,
+    VOICE_STATUS_PATH,
+    NotificationPolicy,
+    webhook_url,
+)
+from notifier.senders import SendResult, SentMessageLookup, SmsSender, VoiceCaller, call_twiml
+from storage.models import (
+    AlertEvent,
+    AlertState,
+    EmergencyContact,
+    HealthAlert,
+    SmsNotification,
+    User,
+    UserLocation,
+)
 from storage.repositories import notifications as repo
 from storage.repositories.alerts import record_event
 from storage.repositories.people import contacts_in_order
@@ -39,9 +80,11 @@ from storage.repositories.people import contacts_in_order
 log = logging.getLogger(__name__)
 
 ACTOR = "notifier"
-#: Sliding window of the per-user rate limit.
-RATE_WINDOW = timedelta(hours=1)
-CRITICAL = "critical"
+#: Events marking an alert's follow-up texts as done.
+RESPONDING_MARK = "responding_notified"
+CLEAR_MARK = "all_clear_notified"
+#: escalationLevel of follow-up rows (after every plan step).
+FOLLOW_UP_LEVEL = 1000
 #: Live loop period (s) when nothing wakes it earlier.
 LOOP_PERIOD_S = 0.5
 
@@ -61,6 +104,8 @@ class ProcessReport:
     confirmed_by_lookup: int = 0
     cancelled: int = 0
     no_contacts: int = 0
+    follow_ups: int = 0
+    to_clinicians: int = 0
 
     @property
     def work_done(self) -> int:
@@ -115,7 +160,14 @@ class NotificationService:
             for _ in range(100):  # a permanent failure makes the next contact due at once
                 if not self._escalate_due(now, report):
                     break
+            self._follow_ups(now, report)
             return report
+
+    def next_due(self) -> datetime | None:
+        """The earliest time :meth:`process_due` has work (an escalation step or a retry;
+        new alerts are due at once): replays step the notifier at these times."""
+        with self._sessions() as session:
+            return repo.next_due_at(session)
 
     def run_forever(
         self,
@@ -149,11 +201,12 @@ class NotificationService:
                 always_kinds=always,
                 never_kinds=never,
                 actor=ACTOR,
+                now=now,
             )
         for alert, state in pending:
             if not self.policy.texts(state.kind, alert.severity):
                 continue
-            if self._text_next_contact(alert.id, now, report) is not None:
+            if self._advance(alert.id, now, report, first=True) == 0:
                 report.first_texts += 1
 
     def _escalate_due(self, now: datetime, report: ProcessReport) -> bool:
@@ -162,143 +215,299 @@ class NotificationService:
         with self._sessions() as session:
             due = repo.due_escalations(session, now)
         for alert, _state in due:
-            level = self._text_next_contact(alert.id, now, report)
-            if level == 0:
+            index = self._advance(alert.id, now, report)
+            if index == 0:
                 report.first_texts += 1
-            elif level is not None:
+            elif index is not None:
                 report.escalations += 1
         return bool(due)
 
-    def _text_next_contact(self, alert_id: int, now: datetime, report: ProcessReport) -> int | None:
-        """Claim (commit) the text to the next contact not yet texted, then send it.
+    def _load(
+        self, session: Session, alert: HealthAlert, state: AlertState, now: datetime, *, first: bool
+    ) -> tuple[OutboxState, EscalationPolicy, list[EmergencyContact]]:
+        """The machine's state of one alert, from its rows and events."""
+        contacts = contacts_in_order(session, alert.userId)
+        escalation = self.policy.escalation_for(state.kind, alert.severity)
+        plan = escalation_plan(
+            [c.id for c in contacts], escalation, oncall=bool(self.policy.oncall_phone)
+        )
+        rows = repo.messages_of_alert(session, alert.id)
+        alert_rows = [r for r in rows if r.purpose == Purpose.ALERT]
+        taken = {(r.recipient, r.channel, r.round) for r in alert_rows}
+        events = set(notifier_event_types(session, alert.id))
+        indices = [
+            i
+            for i, step in enumerate(plan)
+            if (step.recipient, step.channel, step.round) in taken
+            or (step.channel is Channel.QUEUE and "escalated_to_clinicians" in events)
+        ]
+        next_index = max(indices) + 1 if indices else 0
+        next_due = state.nextEscalationAt
+        if next_due is None and first and not alert_rows:
+            next_due = now
+        reached = tuple(dict.fromkeys(r.recipient for r in alert_rows if r.sentAt is not None))
+        follow_ups = frozenset(
+            (r.recipient, Purpose(r.purpose)) for r in rows if r.purpose != Purpose.ALERT
+        )
+        machine_state = OutboxState(
+            alert_id=alert.id,
+            kind=state.kind,
+            severity=alert.severity,
+            plan=plan,
+            next_index=next_index,
+            next_due=next_due,
+            cleared=state.clearedAt is not None and state.clearedAt <= now,
+            ended="escalation_ended" in events,
+            reached=reached,
+            follow_ups=follow_ups,
+        )
+        return machine_state, escalation, contacts
 
-        Returns the escalation level texted (0: the first contact), None if nothing was
-        sent (no contact left, acknowledged, cleared, or deferred by the rate limit)."""
+    def _advance(
+        self, alert_id: int, now: datetime, report: ProcessReport, *, first: bool = False
+    ) -> int | None:
+        """Load the alert's state, step it with the clock, persist, claim the message of the
+        step (committed before the API call), then send it.
+
+        Returns the plan step whose message was claimed (0: the first contact), None if
+        none was (the clinicians' queue step sends nothing)."""
         with self._sessions.begin() as session:
             alert = session.get(HealthAlert, alert_id)
             state = session.get(AlertState, alert_id)
-            if alert is None or state is None or alert.acknowledged or state.clearedAt:
+            if alert is None or state is None or alert.acknowledged:
                 return None
-            contacts = contacts_in_order(session, alert.userId)
-            texted = repo.notified_contact_ids(session, alert_id)
-            remaining = [c for c in contacts if c.id not in texted]
-            if not remaining:
-                state.nextEscalationAt = None
-                if contacts:
-                    detail = f"all {len(contacts)} contacts texted; none acknowledged"
-                    record_event(session, alert_id, "escalation_ended", ACTOR, now, detail=detail)
-                else:
-                    report.no_contacts += 1
-                    record_event(
-                        session, alert_id, "failed", ACTOR, now, detail="no emergency contacts"
-                    )
-                    log.warning(
-                        "alert %d: user %d has no emergency contacts", alert_id, alert.userId
-                    )
-                return None
-            level = len(texted)
-            if self._rate_limited(session, alert, state, now, level):
-                report.rate_limited += 1
-                return None
-            contact = remaining[0]
-            body = self._body(session, alert, state, contact, level)
-            row = repo.claim_notification(
-                session,
-                alert_id=alert_id,
-                contact_id=contact.id,
-                user_id=alert.userId,
-                escalation_level=level,
-                body=body,
-                at=now,
-            )
-            if row is None:
-                return None
-            row.attempts = 1
-            state.escalationLevel = level
-            state.nextEscalationAt = now + timedelta(seconds=self.policy.escalation_delay_s)
-            if level > 0:
+            loaded, escalation, contacts = self._load(session, alert, state, now, first=first)
+            if (
+                not contacts
+                and loaded.next_index == 0
+                and not _has_event(session, alert_id, "failed")
+            ):
+                report.no_contacts += 1
                 record_event(
-                    session,
-                    alert_id,
-                    "escalated",
-                    ACTOR,
-                    now,
-                    detail=f"contact {contact.id} (level {level})",
+                    session, alert_id, "failed", ACTOR, now, detail="no emergency contacts"
                 )
-            row_id, phone = row.id, contact.phone or ""
-        self._call(row_id, phone, body, now, report)
-        return level
+                log.warning("alert %d: user %d has no emergency contacts", alert_id, alert.userId)
+            budget = self._budget(session, alert.userId, now)
+            stepped, effects = outbox_step(loaded, Timer(now, budget), escalation)
+            state.nextEscalationAt = stepped.next_due
+            if stepped.ended and not loaded.ended:
+                state.nextEscalationAt = None
+            to_send: list[tuple[int, str, str, str]] = []
+            taken: int | None = None
+            for effect in effects:
+                if isinstance(effect, RecordEvent):
+                    record_event(
+                        session, alert_id, effect.event_type, ACTOR, now, detail=effect.detail
+                    )
+                    if effect.event_type == "rate_limited":
+                        report.rate_limited += 1
+                        log.warning(
+                            "alert %d: user %d reached the hourly text budget; deferred",
+                            alert_id,
+                            alert.userId,
+                        )
+                    if effect.event_type == "escalated_to_clinicians":
+                        state.escalationLevel = loaded.next_index
+                        report.to_clinicians += 1
+                elif isinstance(effect, SendSms | PlaceCall):
+                    index = effect.index if effect.index is not None else 0
+                    taken = index
+                    claimed = self._claim(
+                        session, alert=alert, state=state, contacts=contacts, effect=effect, now=now
+                    )
+                    if claimed is not None:
+                        to_send.append(claimed)
+            if taken is not None:
+                state.escalationLevel = taken
+        for row_id, channel, phone, body in to_send:
+            self._call(row_id, phone, body, now, report, channel=channel)
+        return taken
 
-    def _rate_limited(
-        self, session: Session, alert: HealthAlert, state: AlertState, now: datetime, level: int
-    ) -> bool:
-        """Hold the text back if the user's hourly budget is spent, and defer it (never
-        drop it) to when the oldest text of the hour ages out. Exempt: the kinds in
-        ``rate_limit_exempt_kinds`` (SOS) and the first text of a critical alert (a fall,
-        HR > 150 or < 30), so a flood of lesser alerts cannot hide the one that matters."""
-        if state.kind in self.policy.rate_limit_exempt_kinds:
-            return False
-        if level == 0 and alert.severity == CRITICAL:
-            return False
+    def _budget(self, session: Session, user_id: int, now: datetime) -> Budget:
         since = now - RATE_WINDOW
-        count = repo.texts_since(session, alert.userId, since)
-        if count < self.policy.max_texts_per_user_per_hour:
-            return False
-        oldest = repo.oldest_text_since(session, alert.userId, since) or now
-        retry_at = max(oldest + RATE_WINDOW, now + timedelta(seconds=1))
-        state.nextEscalationAt = retry_at
-        limit = self.policy.max_texts_per_user_per_hour
-        record_event(
-            session,
-            alert.id,
-            "rate_limited",
-            ACTOR,
-            now,
-            detail=(
-                f"{count} texts in the last hour for user {alert.userId} (limit {limit}); "
-                f"deferred to {retry_at.isoformat()}"
-            ),
+        return Budget(
+            texts_last_hour=repo.texts_since(session, user_id, since),
+            oldest_text_at=repo.oldest_text_since(session, user_id, since),
+            limit=self.policy.max_texts_per_user_per_hour,
         )
-        log.warning(
-            "alert %d: user %d reached %d texts per hour; text deferred",
-            alert.id,
-            alert.userId,
-            limit,
-        )
-        return True
 
-    @staticmethod
-    def _body(
+    def _claim(
+        self,
         session: Session,
+        *,
         alert: HealthAlert,
         state: AlertState,
-        contact: EmergencyContact,
-        level: int,
+        contacts: list[EmergencyContact],
+        effect: SendSms | PlaceCall,
+        now: datetime,
+    ) -> tuple[int, str, str, str] | None:
+        """Insert the message's row (status ``sending``); (row id, channel, phone, body) or
+        None when it was claimed before."""
+        contact_id = contact_id_of(effect.recipient)
+        contact = next((c for c in contacts if c.id == contact_id), None)
+        if contact_id is not None and contact is None:
+            contact = session.get(EmergencyContact, contact_id)
+        phone = (contact.phone if contact is not None else self.policy.oncall_phone) or ""
+        names = {contact_recipient(c.id): c.name or "a contact" for c in contacts}
+        tried = tuple(names.get(r, "on-call") for r in effect.tried)
+        if isinstance(effect, PlaceCall):
+            channel, purpose, round_no = Channel.CALL, Purpose.ALERT, 1
+            body = voice_text(
+                self._facts(session, alert=alert, state=state, contact=contact, level=0, tried=())
+            )
+            level = effect.index
+        else:
+            channel, purpose, round_no = Channel.SMS, effect.purpose, effect.round
+            level = effect.index if effect.index is not None else FOLLOW_UP_LEVEL
+            body = self._sms_body(
+                session, alert=alert, state=state, contact=contact, effect=effect, tried=tried
+            )
+        row = repo.claim_notification(
+            session,
+            alert_id=alert.id,
+            contact_id=contact_id,
+            user_id=alert.userId,
+            escalation_level=level,
+            body=body,
+            at=now,
+            recipient=effect.recipient,
+            channel=channel,
+            purpose=purpose,
+            round_no=round_no,
+        )
+        if row is None:
+            return None
+        row.attempts = 1
+        session.flush()
+        return row.id, str(channel), phone, body
+
+    def _sms_body(
+        self,
+        session: Session,
+        *,
+        alert: HealthAlert,
+        state: AlertState,
+        contact: EmergencyContact | None,
+        effect: SendSms,
+        tried: tuple[str, ...],
     ) -> str:
         user = session.get(User, alert.userId)
+        user_name = user.name if user is not None else None
+        zone = repo.contact_time_zone(session, contact.id) if contact is not None else None
+        if effect.purpose is Purpose.RESPONDING:
+            responder = acknowledger_name(session, alert.id)
+            return responding_text(responder, user_name, state.kind)
+        if effect.purpose is Purpose.ALL_CLEAR:
+            return all_clear_text(user_name, state.kind, alert.createdAt or state.onsetAt, zone)
+        level = effect.index or 0
         return render_alert_text(
-            AlertFacts(
-                user_id=alert.userId,
-                user_name=user.name if user is not None else None,
-                kind=state.kind,
-                severity=alert.severity,
-                at=alert.createdAt or state.onsetAt,
-                heart_rate_bpm=alert.heartRate,
-                stress_level=alert.stressLevel,
-                time_zone=repo.contact_time_zone(session, contact.id),
-                escalation_level=level,
+            self._facts(
+                session, alert=alert, state=state, contact=contact, level=level, tried=tried
             )
         )
+
+    def _facts(
+        self,
+        session: Session,
+        *,
+        alert: HealthAlert,
+        state: AlertState,
+        contact: EmergencyContact | None,
+        level: int,
+        tried: tuple[str, ...],
+    ) -> AlertFacts:
+        user = session.get(User, alert.userId)
+        fix = session.get(UserLocation, alert.userId)
+        base = self.policy.public_base_url
+        return AlertFacts(
+            user_id=alert.userId,
+            user_name=user.name if user is not None else None,
+            kind=state.kind,
+            severity=alert.severity,
+            at=alert.createdAt or state.onsetAt,
+            heart_rate_bpm=(
+                state.heartRateAtAlert if state.heartRateAtAlert is not None else alert.heartRate
+            ),
+            stress_level=(
+                state.stressLevelAtAlert
+                if state.stressLevelAtAlert is not None
+                else alert.stressLevel
+            ),
+            time_zone=repo.contact_time_zone(session, contact.id) if contact else None,
+            escalation_level=level,
+            tried=tried,
+            location=(fix.lat, fix.lon, fix.accM) if fix is not None else None,
+            link=alert_link(base, alert.id),
+        )
+
+    # -- follow-ups: "X is responding", all-clear -----------------------------------------
+    def _follow_ups(self, now: datetime, report: ProcessReport) -> None:
+        with self._sessions() as session:
+            due = repo.alerts_needing_follow_up(
+                session, now, actor=ACTOR, acked_marker=RESPONDING_MARK, cleared_marker=CLEAR_MARK
+            )
+        for alert_id in due:
+            self._follow_up(alert_id, now, report)
+
+    def _follow_up(self, alert_id: int, now: datetime, report: ProcessReport) -> None:
+        with self._sessions.begin() as session:
+            alert = session.get(HealthAlert, alert_id)
+            state = session.get(AlertState, alert_id)
+            if alert is None or state is None:
+                return
+            loaded, escalation, contacts = self._load(session, alert, state, now, first=False)
+            loaded = replace(loaded, cleared=False)
+            events: list[tuple[str, Reply | AlertCleared]] = []
+            if alert.acknowledged and not _has_event(session, alert_id, RESPONDING_MARK):
+                events.append((RESPONDING_MARK, Reply(acknowledger(session, alert_id), now)))
+            cleared = state.clearedAt is not None and state.clearedAt <= now
+            if cleared and not _has_event(session, alert_id, CLEAR_MARK):
+                events.append((CLEAR_MARK, AlertCleared(now)))
+            to_send: list[tuple[int, str, str, str]] = []
+            for mark, event in events:
+                if isinstance(event, Reply):
+                    loaded = replace(loaded, acknowledged_by=None)
+                loaded, effects = outbox_step(loaded, event, escalation)
+                sent_to = []
+                for effect in effects:
+                    if isinstance(effect, SendSms):
+                        claimed = self._claim(
+                            session,
+                            alert=alert,
+                            state=state,
+                            contacts=contacts,
+                            effect=effect,
+                            now=now,
+                        )
+                        if claimed is not None:
+                            to_send.append(claimed)
+                            sent_to.append(effect.recipient)
+                record_event(
+                    session, alert_id, mark, ACTOR, now, detail=", ".join(sent_to) or "nobody"
+                )
+        for row_id, channel, phone, body in to_send:
+            self._call(row_id, phone, body, now, report, channel=channel)
+            report.follow_ups += 1
 
     # -- one API call -------------------------------------------------------------------
     def _call(
-        self, row_id: int, phone: str, body: str, now: datetime, report: ProcessReport
+        self,
+        row_id: int,
+        phone: str,
+        body: str,
+        now: datetime,
+        report: ProcessReport,
+        *,
+        channel: str = Channel.SMS,
     ) -> None:
         """Call the provider for a row already committed in status ``sending``."""
         try:
             if not phone:
                 raise PermanentSendError("contact has no phone number")
-            result = self._sender.send(phone, body, self.policy.status_callback_url)
+            if channel == Channel.CALL:
+                result = self._place_call(phone, body)
+            else:
+                result = self._sender.send(phone, body, self.policy.status_callback_url)
         except PermanentSendError as error:
             self._give_up(row_id, error, now, report)
             return
@@ -312,6 +521,13 @@ class NotificationService:
             return
         self._record_sent(row_id, result, now, report, how="sent")
 
+    def _place_call(self, phone: str, spoken: str) -> SendResult:
+        if not isinstance(self._sender, VoiceCaller):
+            raise PermanentSendError("this sender cannot place voice calls")
+        base = self.policy.public_base_url
+        twiml = call_twiml(spoken, webhook_url(base, VOICE_GATHER_PATH))
+        return self._sender.call(phone, twiml, webhook_url(base, VOICE_STATUS_PATH))
+
     def _record_sent(
         self, row_id: int, result: SendResult, now: datetime, report: ProcessReport, *, how: str
     ) -> None:
@@ -320,17 +536,21 @@ class NotificationService:
             assert row is not None
             row.status, row.providerSid = result.status, result.sid
             row.sentAt, row.updatedAt, row.nextAttemptAt = now, now, None
-            record_event(
-                session,
-                row.alertId,
-                "notified",
-                ACTOR,
-                now,
-                detail=f"contact {row.contactId} (level {row.escalationLevel}) {how} {result.sid}",
-            )
-            alert_id, contact_id = row.alertId, row.contactId
+            who = f"contact {row.contactId}" if row.contactId is not None else row.recipient
+            if row.purpose != Purpose.ALERT:
+                event_type, detail = f"{row.purpose}_sent", f"{who} {how} {result.sid}"
+            elif row.channel == Channel.CALL:
+                event_type = "called"
+                detail = f"{who} (level {row.escalationLevel}) {how} {result.sid}"
+            else:
+                event_type = "notified"
+                detail = f"{who} (level {row.escalationLevel}) {how} {result.sid}"
+                if row.round > 1:
+                    detail += f" round {row.round}"
+            record_event(session, row.alertId, event_type, ACTOR, now, detail=detail)
+            alert_id, recipient = row.alertId, row.recipient
         report.sent += 1
-        log.info("alert %d: text to contact %d %s (%s)", alert_id, contact_id, how, result.sid)
+        log.info("alert %d: message to %s %s (%s)", alert_id, recipient, how, result.sid)
 
     def _schedule_retry(
         self, row_id: int, error: TransientSendError, now: datetime, report: ProcessReport
@@ -374,17 +594,9 @@ class NotificationService:
         """Record the text as failed and make the next contact due at once."""
         row.status, row.lastError, row.updatedAt, row.nextAttemptAt = status, str(error), now, None
         code = f" code {error.code}" if error.code else ""
-        record_event(
-            session,
-            row.alertId,
-            "failed",
-            ACTOR,
-            now,
-            detail=f"contact {row.contactId}{code}: {error}",
-        )
-        log.warning(
-            "alert %d: text to contact %d %s: %s", row.alertId, row.contactId, status, error
-        )
+        who = f"contact {row.contactId}" if row.contactId is not None else row.recipient
+        record_event(session, row.alertId, "failed", ACTOR, now, detail=f"{who}{code}: {error}")
+        log.warning("alert %d: message to %s %s: %s", row.alertId, row.recipient, status, error)
         escalate_now(session, row, now)
 
     # -- retries and recovery -------------------------------------------------------------
@@ -395,9 +607,9 @@ class NotificationService:
                 row.lastError = "process stopped during the API call; outcome unknown"
                 report.recovered += 1
                 log.warning(
-                    "alert %d: text to contact %d was interrupted; will confirm before resending",
+                    "alert %d: message to %s was interrupted; will confirm before resending",
                     row.alertId,
-                    row.contactId,
+                    row.recipient,
                 )
 
     def _retry_due(self, now: datetime, report: ProcessReport) -> None:
@@ -411,19 +623,19 @@ class NotificationService:
             row = session.get(SmsNotification, row_id)
             alert = session.get(HealthAlert, row.alertId) if row else None
             state = session.get(AlertState, row.alertId) if row else None
-            contact = session.get(EmergencyContact, row.contactId) if row else None
-            if row is None or alert is None or state is None or contact is None:
+            if row is None or alert is None or state is None:
                 return
-            if alert.acknowledged or state.clearedAt is not None:
+            contact = session.get(EmergencyContact, row.contactId) if row.contactId else None
+            if contact is None and row.recipient != ONCALL:
+                return
+            closed = alert.acknowledged or state.clearedAt is not None
+            if closed and row.purpose == Purpose.ALERT:
                 row.status, row.nextAttemptAt, row.updatedAt = "cancelled", None, now
                 report.cancelled += 1
                 return
-            phone, body, unconfirmed = (
-                contact.phone or "",
-                row.body or "",
-                row.status == repo.UNCONFIRMED,
-            )
-        if unconfirmed and not self._confirm(row_id, phone, body, now, report):
+            phone = (contact.phone if contact is not None else self.policy.oncall_phone) or ""
+            body, unconfirmed, channel = row.body or "", row.status == repo.UNCONFIRMED, row.channel
+        if unconfirmed and not self._confirm(row_id, phone, body, now, report, channel=channel):
             return
         with self._sessions.begin() as session:
             row = session.get(SmsNotification, row_id)
@@ -431,13 +643,21 @@ class NotificationService:
             row.status, row.attempts, row.updatedAt = repo.CLAIMED, row.attempts + 1, now
             row.nextAttemptAt = None
         report.retries += 1
-        self._call(row_id, phone, body, now, report)
+        self._call(row_id, phone, body, now, report, channel=channel)
 
     def _confirm(
-        self, row_id: int, phone: str, body: str, now: datetime, report: ProcessReport
+        self,
+        row_id: int,
+        phone: str,
+        body: str,
+        now: datetime,
+        report: ProcessReport,
+        *,
+        channel: str = Channel.SMS,
     ) -> bool:
-        """Settle an unconfirmed row; True when it must be (re)sent."""
-        if not isinstance(self._sender, SentMessageLookup):
+        """Settle an unconfirmed row; True when it must be (re)sent. A call cannot be
+        looked up (Twilio's call list has no body to match): it follows the policy."""
+        if channel == Channel.CALL or not isinstance(self._sender, SentMessageLookup):
             if self.policy.resend_unconfirmed:
                 return True
             with self._sessions.begin() as session:
@@ -474,3 +694,52 @@ def escalate_now(session: Session, row: SmsNotification, now: datetime) -> None:
         return
     if state.escalationLevel == row.escalationLevel:
         state.nextEscalationAt = now
+
+
+def notifier_event_types(session: Session, alert_id: int) -> list[str]:
+    """The types of the notifier's events of ``alert_id``."""
+    return list(
+        session.scalars(
+            select(AlertEvent.eventType).where(
+                AlertEvent.alertId == alert_id, AlertEvent.actor == ACTOR
+            )
+        )
+    )
+
+
+def _has_event(session: Session, alert_id: int, event_type: str) -> bool:
+    return event_type in notifier_event_types(session, alert_id)
+
+
+def acknowledger(session: Session, alert_id: int) -> str:
+    """Who acknowledged ``alert_id`` (``contact:<id>``, ``clinician:<key>``, ...)."""
+    actor = session.scalar(
+        select(AlertEvent.actor)
+        .where(AlertEvent.alertId == alert_id, AlertEvent.eventType == "acknowledged")
+        .order_by(AlertEvent.id)
+        .limit(1)
+    )
+    return actor or "unknown"
+
+
+def acknowledger_name(session: Session, alert_id: int) -> str | None:
+    """The first name to put in "... is responding": the contact's name, or a role."""
+    actor = acknowledger(session, alert_id)
+    contact_id = contact_id_of(actor)
+    if contact_id is not None:
+        contact = session.get(EmergencyContact, contact_id)
+        return contact.name if contact is not None and contact.name else "A contact"
+    if actor == ONCALL:
+        return "The on-call nurse"
+    if actor.startswith("clinician"):
+        return "A clinician"
+    return None
+
+
+def alert_link(public_base_url: str | None, alert_id: int) -> str | None:
+    """The alert page (``host/a/{id}``, without ``https://``: phones make a link of a bare
+    host name, and the text keeps 8 characters) when the API has a public URL."""
+    if not public_base_url:
+        return None
+    host = public_base_url.rstrip("/").removeprefix("https://").removeprefix("http://")
+    return f"{host}/a/{alert_id}"

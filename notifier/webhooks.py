@@ -1,4 +1,5 @@
-"""Twilio webhooks as a FastAPI router: inbound SMS (ACK by reply) and status callbacks.
+"""Twilio webhooks as a FastAPI router: inbound SMS (ACK by reply), status callbacks of
+texts and calls, and the keypress of an alert call ("press 1 to acknowledge").
 
 Every request must carry a valid ``X-Twilio-Signature``: an HMAC-SHA1 of the public URL
 and the POST parameters keyed with the auth token, checked with the library's
@@ -9,7 +10,9 @@ Mount it in the HTTP app::
                                       public_base_url="https://vitals.example.org"))
 
 and configure the Twilio number's "A message comes in" webhook as
-``{public_base_url}/webhooks/twilio/sms`` (HTTP POST).
+``{public_base_url}/webhooks/twilio/sms`` (HTTP POST). The voice URLs
+(``/webhooks/twilio/voice/status`` and ``/webhooks/twilio/voice/gather``) are passed
+with each call; nothing to configure.
 """
 
 from __future__ import annotations
@@ -24,10 +27,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
 
 from notifier.errors import NotifierConfigError
-from notifier.inbound import handle_inbound_sms, handle_status_callback
-from notifier.policy import INBOUND_PATH, STATUS_PATH, WEBHOOK_PREFIX
+from notifier.inbound import handle_inbound_sms, handle_keypress, handle_status_callback
+from notifier.policy import (
+    INBOUND_PATH,
+    STATUS_PATH,
+    VOICE_GATHER_PATH,
+    VOICE_STATUS_PATH,
+    WEBHOOK_PREFIX,
+)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
@@ -45,7 +55,8 @@ def webhook_router(
     clock: Callable[[], datetime] = _wall_clock,
     wake: threading.Event | None = None,
 ) -> APIRouter:
-    """Build the router (``POST {prefix}/sms`` and ``POST {prefix}/status``).
+    """Build the router (``POST {prefix}/sms``, ``{prefix}/status``,
+    ``{prefix}/voice/status`` and ``{prefix}/voice/gather``).
 
     Parameters
     ----------
@@ -89,12 +100,46 @@ def webhook_router(
     async def inbound_sms(request: Request) -> Response:
         params = await verified_params(request)
         outcome = await run_in_threadpool(
-            handle_inbound_sms, sessions, params.get("From", ""), params.get("Body", ""), clock()
+            handle_inbound_sms,
+            sessions,
+            params.get("From", ""),
+            params.get("Body", ""),
+            clock(),
+            params.get("MessageSid", ""),
         )
+        if outcome.acknowledged and wake is not None:
+            wake.set()  # the "is responding" texts go out at once
         twiml = MessagingResponse()
         if outcome.reply:
             twiml.message(outcome.reply)
         return Response(content=str(twiml), media_type="application/xml")
+
+    @router.post(VOICE_GATHER_PATH)
+    async def voice_gather(request: Request) -> Response:
+        params = await verified_params(request)
+        spoken = await run_in_threadpool(
+            handle_keypress, sessions, params.get("CallSid", ""), params.get("Digits", ""), clock()
+        )
+        if wake is not None:
+            wake.set()
+        twiml = VoiceResponse()
+        twiml.say(spoken)
+        return Response(content=str(twiml), media_type="application/xml")
+
+    @router.post(VOICE_STATUS_PATH)
+    async def voice_status(request: Request) -> Response:
+        params = await verified_params(request)
+        changed = await run_in_threadpool(
+            handle_status_callback,
+            sessions,
+            params.get("CallSid", ""),
+            params.get("CallStatus", ""),
+            params.get("ErrorCode") or None,
+            clock(),
+        )
+        if changed and wake is not None:
+            wake.set()
+        return Response(status_code=204)
 
     @router.post(STATUS_PATH)
     async def status_callback(request: Request) -> Response:

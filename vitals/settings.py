@@ -85,7 +85,24 @@ class Settings(BaseSettings):
     sms_outbox_path: Path = Field(
         Path("outbox.jsonl"), description="Where texts go when no Twilio credentials are set"
     )
-    escalation_delay_seconds: int = Field(300, ge=0, description="Unacknowledged -> next contact")
+    escalation_delay_seconds: int = Field(
+        300, ge=0, description="Unacknowledged -> next escalation step (high severity)"
+    )
+    escalation_critical_delay_seconds: int = Field(
+        180, ge=0, description="Escalation delay of critical alerts"
+    )
+    escalation_fast_delay_seconds: int = Field(
+        120, ge=0, description="Escalation delay of falls and SOS presses"
+    )
+    escalation_text_rounds: int = Field(
+        2, ge=1, description="Passes over the contacts by text before calling them"
+    )
+    escalation_call_contacts: bool = Field(
+        True, description="After the text rounds, call each contact (Twilio voice)"
+    )
+    oncall_phone: str | None = Field(
+        None, description="E.164 number called last (else: the clinicians' queue)"
+    )
     sms_per_user_per_hour: int = Field(10, ge=1, description="Texts per user per hour, at most")
     text_high_stress: bool = Field(False, description="Also text contacts for high_stress alerts")
 

@@ -24,8 +24,10 @@ from storage.models.own import (
     DeadLetter,
     DetectorState,
     Device,
+    InboundMessage,
     IngestJournal,
     SmsNotification,
+    UserLocation,
 )
 
 __all__ = [
@@ -50,7 +52,9 @@ __all__ = [
     "ExerciseSession",
     "HealthAlert",
     "HealthReading",
+    "InboundMessage",
     "IngestJournal",
     "SmsNotification",
     "User",
+    "UserLocation",
 ]

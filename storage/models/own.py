@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -130,6 +131,9 @@ class AlertState(Base):
     clearedAt: Mapped[datetime | None] = mapped_column(UtcTimestamp, nullable=True)
     escalationLevel: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     nextEscalationAt: Mapped[datetime | None] = mapped_column(UtcTimestamp, nullable=True)
+    #: The value at alert time, frozen: every text of the alert quotes the same number.
+    heartRateAtAlert: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stressLevelAtAlert: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AlertEvent(Base):
@@ -148,12 +152,19 @@ class AlertEvent(Base):
 
 
 class SmsNotification(Base):
-    """One text to one contact about one alert; the unique key is written before the API
-    call, so a crash or a retry never sends it twice."""
+    """One message (a text, or a voice call) to one recipient about one alert, in one
+    round and for one purpose; the unique key is written before the API call, so a crash
+    or a retry never sends it twice.
+
+    ``recipient`` is ``contact:<id>`` or ``oncall`` (``contactId`` is NULL for the on-call
+    number); ``channel`` ``sms`` or ``call``; ``purpose`` ``alert`` (the alert itself),
+    ``responding`` (someone else acknowledged) or ``all_clear`` (the alert cleared);
+    ``round`` 1 for the first pass over the contacts, 2 for the second, ...
+    """
 
     __tablename__ = "smsNotifications"
     __table_args__ = (
-        UniqueConstraint("alertId", "contactId"),
+        UniqueConstraint("alertId", "recipient", "channel", "purpose", "round"),
         Index(None, "providerSid"),
         Index(None, "status", "nextAttemptAt"),
         Index(None, "userId", "createdAt"),
@@ -161,10 +172,14 @@ class SmsNotification(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     alertId: Mapped[int] = mapped_column(Integer, ForeignKey("healthAlerts.id"), nullable=False)
-    contactId: Mapped[int] = mapped_column(
-        Integer, ForeignKey("emergencyContacts.id"), nullable=False
+    contactId: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("emergencyContacts.id"), nullable=True
     )
     userId: Mapped[int] = mapped_column(Integer, nullable=False)
+    recipient: Mapped[str] = mapped_column(String(32), nullable=False, server_default="")
+    channel: Mapped[str] = mapped_column(String(8), nullable=False, server_default="sms")
+    purpose: Mapped[str] = mapped_column(String(16), nullable=False, server_default="alert")
+    round: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     escalationLevel: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     status: Mapped[str] = mapped_column(String(20), nullable=False)
     providerSid: Mapped[str | None] = mapped_column(String(64))
@@ -237,3 +252,31 @@ class AccessAudit(Base):
     clientIp: Mapped[str | None] = mapped_column(String(45))
     hits: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     aggregateKey: Mapped[str | None] = mapped_column(String(96))
+
+
+class InboundMessage(Base):
+    """One inbound Twilio message or keypress (its ``MessageSid`` / ``CallSid``), recorded
+    once: a replayed webhook finds its SID here and changes nothing."""
+
+    __tablename__ = "inboundMessages"
+    __table_args__ = (UniqueConstraint("providerSid"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    providerSid: Mapped[str] = mapped_column(String(64), nullable=False)
+    contactId: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    receivedAt: Mapped[datetime] = mapped_column(UtcTimestamp, nullable=False)
+
+
+class UserLocation(Base):
+    """The latest location fix a wearer's phone shared (payload kind ``loc``): one row per
+    user, overwritten by a newer fix, never a history."""
+
+    __tablename__ = "userLocations"
+
+    userId: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lon: Mapped[float] = mapped_column(Float, nullable=False)
+    accM: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fixAt: Mapped[datetime] = mapped_column(UtcTimestamp, nullable=False)
+    updatedAt: Mapped[datetime] = mapped_column(UtcTimestamp, nullable=False)

@@ -86,6 +86,8 @@ def open_alert(session: Session, change: AlertChange) -> tuple[int, bool]:
             onsetAt=change.onset_at,
             lastSeenAt=change.at,
             escalationLevel=0,
+            heartRateAtAlert=change.heart_rate,
+            stressLevelAtAlert=change.stress_level,
         )
     )
     record_event(session, alert.id, "created", DETECTOR, change.at, detail=change.message)

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from storage.models import (
     ContactSetting,
     EmergencyContact,
     HealthAlert,
+    InboundMessage,
     SmsNotification,
 )
 from storage.repositories.people import mask_phone
@@ -51,13 +52,18 @@ class Delivery:
     sent_at: datetime | None
     delivered_at: datetime | None
     next_attempt_at: datetime | None
+    channel: str = "sms"
+    purpose: str = "alert"
+    round: int = 1
+    recipient: str = ""
 
 
 def deliveries_of_alert(session: Session, alert_id: int) -> list[Delivery]:
-    """Every text about ``alert_id``, in the order the contacts were texted."""
+    """Every message about ``alert_id`` (texts, calls, follow-ups; the on-call number has
+    no contact: its ``contact_id`` is 0 and its name ``on-call``), in the order sent."""
     rows = session.execute(
         select(SmsNotification, EmergencyContact)
-        .join(EmergencyContact, EmergencyContact.id == SmsNotification.contactId)
+        .outerjoin(EmergencyContact, EmergencyContact.id == SmsNotification.contactId)
         .where(SmsNotification.alertId == alert_id)
         .order_by(SmsNotification.escalationLevel, SmsNotification.id)
     ).all()
@@ -65,9 +71,9 @@ def deliveries_of_alert(session: Session, alert_id: int) -> list[Delivery]:
         Delivery(
             notification_id=n.id,
             alert_id=n.alertId,
-            contact_id=n.contactId,
-            contact_name=c.name,
-            phone_masked=mask_phone(c.phone),
+            contact_id=n.contactId or 0,
+            contact_name=c.name if c is not None else "on-call",
+            phone_masked=mask_phone(c.phone) if c is not None else "on-call",
             escalation_level=n.escalationLevel,
             status=n.status,
             provider_sid=n.providerSid,
@@ -77,6 +83,10 @@ def deliveries_of_alert(session: Session, alert_id: int) -> list[Delivery]:
             sent_at=n.sentAt,
             delivered_at=n.deliveredAt,
             next_attempt_at=n.nextAttemptAt,
+            channel=n.channel,
+            purpose=n.purpose,
+            round=n.round,
+            recipient=n.recipient,
         )
         for n, c in rows
     ]
@@ -86,18 +96,27 @@ def claim_notification(
     session: Session,
     *,
     alert_id: int,
-    contact_id: int,
+    contact_id: int | None,
     user_id: int,
     escalation_level: int,
     body: str,
     at: datetime,
+    recipient: str | None = None,
+    channel: str = "sms",
+    purpose: str = "alert",
+    round_no: int = 1,
 ) -> SmsNotification | None:
-    """Insert the (alert, contact) row in status ``sending``; None when it exists already
-    (another run claimed this text: it must not be sent twice). Commit before sending."""
+    """Insert the (alert, recipient, channel, purpose, round) row in status ``sending``;
+    None when it exists already (another run claimed this message: it must not be sent
+    twice). Commit before sending. ``recipient`` defaults to ``contact:<contact_id>``."""
     row = SmsNotification(
         alertId=alert_id,
         contactId=contact_id,
         userId=user_id,
+        recipient=recipient or f"contact:{contact_id}",
+        channel=channel,
+        purpose=purpose,
+        round=round_no,
         escalationLevel=escalation_level,
         status=CLAIMED,
         body=body,
@@ -120,12 +139,75 @@ def notification_by_sid(session: Session, provider_sid: str) -> SmsNotification 
 
 
 def notified_contact_ids(session: Session, alert_id: int) -> set[int]:
-    """Contacts that already have a text (in any state) about ``alert_id``."""
-    return set(
-        session.scalars(
+    """Contacts that already have a message (in any state) about ``alert_id``."""
+    return {
+        contact_id
+        for contact_id in session.scalars(
             select(SmsNotification.contactId).where(SmsNotification.alertId == alert_id)
         )
+        if contact_id is not None
+    }
+
+
+def messages_of_alert(session: Session, alert_id: int) -> list[SmsNotification]:
+    """Every message (texts, calls, follow-ups, any state) about ``alert_id``, in order."""
+    return list(
+        session.scalars(
+            select(SmsNotification)
+            .where(SmsNotification.alertId == alert_id)
+            .order_by(SmsNotification.id)
+        )
     )
+
+
+def alerts_needing_follow_up(
+    session: Session, now: datetime, *, actor: str, acked_marker: str, cleared_marker: str
+) -> list[int]:
+    """Alerts with an alert message sent, acknowledged (without ``acked_marker`` event) or
+    cleared at or before ``now`` (without ``cleared_marker``): their follow-up texts
+    ("X is responding", all-clear) are due."""
+    sent = exists().where(
+        SmsNotification.alertId == HealthAlert.id,
+        SmsNotification.purpose == "alert",
+        SmsNotification.sentAt.is_not(None),
+    )
+
+    def marked(marker: str) -> ColumnElement[bool]:
+        return exists().where(
+            AlertEvent.alertId == HealthAlert.id,
+            AlertEvent.actor == actor,
+            AlertEvent.eventType == marker,
+        )
+
+    query = (
+        select(HealthAlert.id)
+        .join(AlertState, AlertState.alertId == HealthAlert.id)
+        .where(
+            sent,
+            or_(
+                and_(HealthAlert.acknowledged.is_(True), ~marked(acked_marker)),
+                and_(AlertState.clearedAt <= now, ~marked(cleared_marker)),
+            ),
+        )
+        .order_by(HealthAlert.id)
+    )
+    return list(session.scalars(query))
+
+
+def next_due_at(session: Session) -> datetime | None:
+    """The earliest time the notifier has work: an escalation step or a retry."""
+    escalation: datetime | None = session.scalar(
+        select(func.min(AlertState.nextEscalationAt))
+        .join(HealthAlert, HealthAlert.id == AlertState.alertId)
+        .where(AlertState.clearedAt.is_(None), HealthAlert.acknowledged.is_not(True))
+    )
+    retry: datetime | None = session.scalar(
+        select(func.min(SmsNotification.nextAttemptAt)).where(
+            SmsNotification.status.in_([RETRYING, UNCONFIRMED])
+        )
+    )
+    times = [t for t in (escalation, retry) if t is not None]
+    return min(times) if times else None
 
 
 def orphaned_claims(session: Session) -> list[SmsNotification]:
@@ -184,17 +266,19 @@ def alerts_awaiting_first_text(
     always_kinds: Collection[str],
     never_kinds: Collection[str],
     actor: str,
+    now: datetime | None = None,
 ) -> list[tuple[HealthAlert, AlertState]]:
-    """Open, unacknowledged alerts that qualify (severity in ``severities`` or kind in
-    ``always_kinds``, kind not in ``never_kinds``) and that the notifier (``actor``) has
-    not handled yet: no text claimed and no event of that actor. Oldest first."""
+    """Open (at ``now``, when given), unacknowledged alerts that qualify (severity in
+    ``severities`` or kind in ``always_kinds``, kind not in ``never_kinds``) and that the
+    notifier (``actor``) has not handled yet: no text claimed and no event of that actor.
+    Oldest first."""
     has_text = exists().where(SmsNotification.alertId == HealthAlert.id)
     handled = exists().where(AlertEvent.alertId == HealthAlert.id, AlertEvent.actor == actor)
     query = (
         select(HealthAlert, AlertState)
         .join(AlertState, AlertState.alertId == HealthAlert.id)
         .where(
-            AlertState.clearedAt.is_(None),
+            _open_at(now),
             HealthAlert.acknowledged.is_not(True),
             or_(HealthAlert.severity.in_(list(severities)), AlertState.kind.in_(always_kinds)),
             AlertState.kind.not_in(list(never_kinds)),
@@ -204,6 +288,14 @@ def alerts_awaiting_first_text(
         .order_by(HealthAlert.createdAt, HealthAlert.id)
     )
     return [(alert, state) for alert, state in session.execute(query).all()]
+
+
+def _open_at(now: datetime | None) -> ColumnElement[bool]:
+    """Not cleared (at ``now``: a replay may have stored a clearing later in reading
+    time than the notifier's clock)."""
+    if now is None:
+        return AlertState.clearedAt.is_(None)
+    return or_(AlertState.clearedAt.is_(None), AlertState.clearedAt > now)
 
 
 def due_escalations(session: Session, now: datetime) -> list[tuple[HealthAlert, AlertState]]:
@@ -216,7 +308,7 @@ def due_escalations(session: Session, now: datetime) -> list[tuple[HealthAlert, 
         .join(AlertState, AlertState.alertId == HealthAlert.id)
         .where(
             AlertState.nextEscalationAt <= now,
-            AlertState.clearedAt.is_(None),
+            _open_at(now),
             HealthAlert.acknowledged.is_not(True),
         )
         .order_by(
@@ -240,6 +332,45 @@ def contacts_with_phone(session: Session, phone: str) -> list[EmergencyContact]:
     )
 
 
+@dataclass(frozen=True)
+class TextedAlert:
+    """An unacknowledged alert a contact was sent a message about, and when."""
+
+    alert: HealthAlert
+    contact: EmergencyContact
+    cleared: bool
+    last_sent_at: datetime
+
+
+def unacknowledged_alerts_texted_to(
+    session: Session, contact_ids: Collection[int], before: datetime
+) -> list[TextedAlert]:
+    """Unacknowledged alerts about which one of ``contact_ids`` was sent an alert message
+    (text or call) at or before ``before``, the most recently messaged first."""
+    if not contact_ids:
+        return []
+    last_sent = func.max(SmsNotification.sentAt).label("last_sent")
+    query = (
+        select(HealthAlert, EmergencyContact, AlertState.clearedAt, last_sent)
+        .join(AlertState, AlertState.alertId == HealthAlert.id)
+        .join(SmsNotification, SmsNotification.alertId == HealthAlert.id)
+        .join(EmergencyContact, EmergencyContact.id == SmsNotification.contactId)
+        .where(
+            SmsNotification.contactId.in_(list(contact_ids)),
+            SmsNotification.purpose == "alert",
+            SmsNotification.sentAt <= before,
+            HealthAlert.acknowledged.is_not(True),
+        )
+        .group_by(HealthAlert.id, EmergencyContact.id, AlertState.clearedAt)
+        .order_by(last_sent.desc(), HealthAlert.id.desc())
+    )
+    return [
+        TextedAlert(alert, contact, cleared_at is not None and cleared_at <= before, sent_at)
+        for alert, contact, cleared_at, sent_at in session.execute(query).all()
+        if sent_at is not None
+    ]
+
+
 def open_alerts_texted_to(session: Session, contact_id: int) -> list[HealthAlert]:
     """Open, unacknowledged alerts about which ``contact_id`` was texted, newest first."""
     query = (
@@ -250,12 +381,30 @@ def open_alerts_texted_to(session: Session, contact_id: int) -> list[HealthAlert
             and_(
                 SmsNotification.alertId == HealthAlert.id,
                 SmsNotification.contactId == contact_id,
+                SmsNotification.purpose == "alert",
             ),
         )
         .where(AlertState.clearedAt.is_(None), HealthAlert.acknowledged.is_not(True))
+        .distinct()
         .order_by(HealthAlert.createdAt.desc(), HealthAlert.id.desc())
     )
     return list(session.scalars(query))
+
+
+def record_inbound(
+    session: Session, provider_sid: str, contact_id: int | None, at: datetime
+) -> InboundMessage | None:
+    """Record an inbound message/keypress id once (outcome ``received``: set it when
+    known); None when it was seen before (a replayed webhook: ignore it)."""
+    row = InboundMessage(
+        providerSid=provider_sid[:64], contactId=contact_id, outcome="received", receivedAt=at
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
 
 
 def contact_time_zone(session: Session, contact_id: int) -> str | None:

@@ -56,6 +56,8 @@ def policy() -> NotificationPolicy:
         backoff_base_s=2.0,
         backoff_cap_s=8.0,
         status_callback_url=f"{PUBLIC_URL}/webhooks/twilio/status",
+        public_base_url=PUBLIC_URL,
+        critical_escalation_delay_s=300.0,  # the tests' alert is critical: one delay for all
     )
 
 

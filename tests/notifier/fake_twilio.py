@@ -8,6 +8,10 @@ daemon thread), so the official ``twilio`` library talks to it over real sockets
   :class:`Reply` says otherwise (429, 500, 400 with code 21211 or 21610, a delay).
 - ``GET /2010-04-01/Accounts/{sid}/Messages.json?To=…`` lists the created messages, newest
   first, in Twilio's page format (used to look up a send whose answer was lost).
+- ``POST /2010-04-01/Accounts/{sid}/Calls.json`` places a call (needs ``From`` and
+  ``Twiml`` or ``Url``): 201 with Twilio's call JSON (a fresh ``CA…`` SID, status
+  ``queued``); the same scripted replies and rules apply. :attr:`FakeTwilio.calls` holds
+  them, :meth:`FakeTwilio.calls_to` counts them.
 - HTTP basic auth must carry the account SID and token, else 401 with code 20003.
 
 Every request is recorded (:attr:`FakeTwilio.requests`); :meth:`FakeTwilio.sends_to`
@@ -43,6 +47,8 @@ ERROR_MESSAGES = {
     20429: "Too Many Requests",
     21211: "The 'To' number is not a valid phone number.",
     21610: "Attempt to send to unsubscribed recipient",
+    21205: "Url or Twiml parameter is required",
+    20004: "Method not allowed",
     20500: "Internal Server Error",
 }
 
@@ -78,6 +84,7 @@ class FakeTwilio:
     auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
     requests: list[RecordedRequest] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
     _script: deque[Reply] = field(default_factory=deque)
     _rules: dict[str, Reply] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -98,7 +105,20 @@ class FakeTwilio:
     def sends(self) -> list[RecordedRequest]:
         """Every POST to the Messages resource, in arrival order."""
         with self._lock:
-            return [r for r in self.requests if r.method == "POST"]
+            return [
+                r for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")
+            ]
+
+    def call_requests(self) -> list[RecordedRequest]:
+        """Every POST to the Calls resource, in arrival order."""
+        with self._lock:
+            return [
+                r for r in self.requests if r.method == "POST" and r.path.endswith("/Calls.json")
+            ]
+
+    def calls_to(self, to: str) -> int:
+        """How many POSTs asked to call ``to`` (whatever the answer was)."""
+        return sum(1 for r in self.call_requests() if r.form.get("To") == to)
 
     def sends_to(self, to: str) -> int:
         """How many POSTs asked to text ``to`` (whatever the answer was)."""
@@ -168,12 +188,15 @@ class FakeTwilio:
             self.requests.append(
                 RecordedRequest(method, parts.path, form, query, authorized, time.monotonic())
             )
-        expected = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-        if parts.path != expected:
+        account = f"/2010-04-01/Accounts/{self.account_sid}"
+        if parts.path not in (f"{account}/Messages.json", f"{account}/Calls.json"):
             self._error(handler, 404, 20404)
             return
         if not authorized:
             self._error(handler, 401, 20003)
+            return
+        if parts.path.endswith("/Calls.json"):
+            self._call(handler, method, form)
             return
         if method == "GET":
             self._list(handler, query)
@@ -189,6 +212,41 @@ class FakeTwilio:
         time.sleep(reply.delay_s)
         default_code = {429: 20429, 500: 20500}.get(reply.status, 21211)
         self._error(handler, reply.status, reply.code or default_code)
+
+    def _call(self, handler: BaseHTTPRequestHandler, method: str, form: dict[str, str]) -> None:
+        if method != "POST":
+            self._error(handler, 405, 20004)
+            return
+        if not form.get("From") or not (form.get("Twiml") or form.get("Url")):
+            self._error(handler, 400, 21205)
+            return
+        with self._lock:
+            to = form.get("To", "")
+            reply = self._rules.get(to) or (self._script.popleft() if self._script else Reply())
+        if reply.status != 201:
+            time.sleep(reply.delay_s)
+            default_code = {429: 20429, 500: 20500}.get(reply.status, 21211)
+            self._error(handler, reply.status, reply.code or default_code)
+            return
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        call = {
+            "sid": "CA" + secrets.token_hex(16),
+            "account_sid": self.account_sid,
+            "to": to,
+            "from": form.get("From"),
+            "status": "queued",
+            "direction": "outbound-api",
+            "twiml": form.get("Twiml"),
+            "status_callback": form.get("StatusCallback"),
+            "date_created": now,
+            "date_updated": now,
+            "api_version": "2010-04-01",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/x.json",
+        }
+        with self._lock:
+            self.calls.append(call)
+        time.sleep(reply.delay_s)
+        self._json(handler, 201, call)
 
     def _create(self, form: dict[str, str]) -> dict[str, Any]:
         now = format_datetime(datetime.now(UTC), usegmt=True)

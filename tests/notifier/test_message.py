@@ -6,11 +6,17 @@ import pytest
 
 from notifier.gsm7 import GSM7_BASIC, SEGMENT_CHARS, is_gsm7_basic, to_gsm7
 from notifier.message import (
+    ADVICE,
+    MAX_CHARS,
     REPLY_HINT,
     AlertFacts,
+    all_clear_text,
     confirmation_text,
+    help_text,
     local_time_label,
     render_alert_text,
+    responding_text,
+    segments,
 )
 
 AT = datetime(2026, 11, 24, 2, 14, tzinfo=UTC)
@@ -51,7 +57,7 @@ def _facts(**kw: object) -> AlertFacts:
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("level", [0, 1, 2])
 @pytest.mark.parametrize("zone", [None, "Europe/Paris", "America/Sao_Paulo", "Asia/Kolkata"])
-def test_every_text_is_one_gsm7_segment(
+def test_every_text_is_gsm7_and_two_segments_at_most(
     kind: str, severity: str, what: str, name: str | None, level: int, zone: str | None
 ) -> None:
     text = render_alert_text(
@@ -63,38 +69,75 @@ def test_every_text_is_one_gsm7_segment(
             stress_level=9,
             time_zone=zone,
             escalation_level=level,
+            tried=("Anna Maria Lopez-Garcia", "Benjamin Okafor") if level else (),
+            location=(52.520008, 13.404954, 20.0) if level == 2 else None,
+            link="https://vitals.example.org/a/123456" if level == 2 else None,
         )
     )
-    assert len(text) <= SEGMENT_CHARS
+    assert len(text) <= MAX_CHARS and segments(text) <= 2
     assert set(text) <= GSM7_BASIC, sorted(set(text) - GSM7_BASIC)
     assert "\n" not in text and "\r" not in text
-    assert text.endswith(REPLY_HINT)
+    assert REPLY_HINT in text
     assert what in text
     assert ("HR 156 bpm" in text) != (kind == "high_stress")
     assert ("stress 9/10" in text) == (kind == "high_stress")
+    if level == 2:
+        assert "52.52001,13.40495 (+-20 m)" in text and text.endswith("/a/123456")
 
 
-def test_text_has_who_what_when_value() -> None:
+@pytest.mark.parametrize("kind,severity,what", KINDS)
+def test_first_text_with_a_usual_name_is_one_segment(kind: str, severity: str, what: str) -> None:
+    """Measured: every first text for "Jane Doe" fits one segment, advice included; with
+    a location and a link it takes two."""
+    text = render_alert_text(_facts(kind=kind, severity=severity, heart_rate_bpm=156))
+    assert segments(text) == 1, (len(text), text)
+    assert ADVICE[kind] in text
+    located = render_alert_text(
+        _facts(
+            kind=kind,
+            severity=severity,
+            heart_rate_bpm=156,
+            location=(52.520008, 13.404954, 20.0),
+            link="https://vitals.example.org/a/42",
+        )
+    )
+    assert segments(located) == 2 and ADVICE[kind] in located
+
+
+def test_text_has_who_what_when_value_advice() -> None:
     text = render_alert_text(_facts(heart_rate_bpm=156, time_zone="Europe/Paris"))
     assert text == (
         "URGENT vitals: Jane Doe - high heart rate, HR 156 bpm, at 03:14 CET 24 Nov. "
-        "Reply ACK if you are responding"
+        "Call them to check how they feel. Reply ACK if you are on it"
     )
 
 
-def test_high_severity_is_alert_and_escalation_says_so() -> None:
-    text = render_alert_text(_facts(severity="high", escalation_level=1))
+def test_escalation_names_who_was_tried() -> None:
+    text = render_alert_text(_facts(severity="high", escalation_level=1, tried=("Anna",)))
     assert text.startswith("ALERT vitals: Jane Doe - high heart rate")
-    assert "No reply from the first contact." in text
+    assert "No reply yet from Anna." in text
     assert "02:14 UTC 24 Nov" in text  # no zone known: UTC, and it says so
 
 
 def test_long_name_is_shortened_not_the_message() -> None:
     text = render_alert_text(_facts(user_name="Bartholomew " * 20, escalation_level=1))
-    assert len(text) <= SEGMENT_CHARS
+    assert len(text) <= MAX_CHARS
     assert "Bartholomew Bartholomew" in text
-    assert "HR" not in text or "high heart rate" in text
-    assert text.endswith(REPLY_HINT)
+    assert "high heart rate" in text
+    assert REPLY_HINT in text
+
+
+def test_follow_up_texts_are_one_segment() -> None:
+    for text in (
+        responding_text("Ren", "Jane Doe", "fall_detected"),
+        all_clear_text("Jane Doe", "high_heart_rate", AT, "Europe/Paris"),
+        help_text("Jane Doe"),
+        responding_text("A" * 90, "Z" * 90, "sos"),
+    ):
+        assert is_gsm7_basic(text) and len(text) <= SEGMENT_CHARS, text
+    assert responding_text("Ren", "Jane Doe", "fall_detected") == (
+        "vitals: Ren is responding to the alert for Jane Doe (possible fall). No need to reply."
+    )
 
 
 def test_unicode_names_are_transliterated_or_dropped() -> None:

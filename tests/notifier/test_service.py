@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,7 +20,16 @@ from storage.models import AlertEvent, AlertState
 from storage.repositories.alerts import acknowledge_alert
 from storage.repositories.notifications import Delivery, deliveries_of_alert
 from storage.repositories.people import add_user
-from tests.notifier.conftest import ANNA, BEN, CARA, T0, Family, raise_alert, seconds
+from tests.notifier.conftest import (
+    ANNA,
+    BEN,
+    CARA,
+    PUBLIC_URL,
+    T0,
+    Family,
+    raise_alert,
+    seconds,
+)
 from tests.notifier.fake_twilio import FakeTwilio, Reply
 
 
@@ -221,9 +231,21 @@ def test_crash_without_lookup_follows_policy(
         assert fake.sends_to(ANNA) == 1 and fake.sends_to(BEN) == 1 and anna.status == "unknown"
 
 
-def test_escalation_follows_delay_in_reading_time(
-    sessions: sessionmaker[Session], service: NotificationService, fake: FakeTwilio, family: Family
+ONCALL_PHONE = "+14155550199"
+
+
+def test_escalation_ends_with_a_person(
+    sessions: sessionmaker[Session],
+    sender: TwilioSender,
+    policy: NotificationPolicy,
+    fake: FakeTwilio,
+    family: Family,
 ) -> None:
+    """Nobody answers: texts in order, a second round naming who was tried, calls to
+    each contact, then the on-call number; each step one delay (300 s) after the last."""
+    service = NotificationService(
+        sessions, sender, replace(policy, oncall_phone=ONCALL_PHONE), rng=random.Random(7)
+    )
     alert_id = raise_alert(sessions, family.user_id)
     service.process_due(T0)
     assert service.process_due(T0 + seconds(299)).escalations == 0
@@ -231,14 +253,63 @@ def test_escalation_follows_delay_in_reading_time(
     assert service.process_due(T0 + seconds(300)).escalations == 1
     assert fake.sends_to(BEN) == 1
     ben_body = fake.sends()[-1].form["Body"]
-    assert "No reply from the first contact." in ben_body and "02:14 UTC" in ben_body
-    assert service.process_due(T0 + seconds(600)).escalations == 1
-    service.process_due(T0 + seconds(900))
-    service.process_due(T0 + seconds(1200))
-    assert [fake.sends_to(p) for p in (ANNA, BEN, CARA)] == [1, 1, 1]
-    assert [d.escalation_level for d in deliveries(sessions, alert_id)] == [0, 1, 2]
-    kinds = [e for e, _ in events(sessions, alert_id)]
-    assert kinds.count("escalated") == 2 and kinds[-1] == "escalation_ended"
+    assert "No reply yet from Anna." in ben_body and "02:14 UTC" in ben_body
+    for step in range(2, 12):
+        service.process_due(T0 + seconds(300 * step))
+    assert [fake.sends_to(p) for p in (ANNA, BEN, CARA)] == [2, 2, 2]
+    assert [fake.calls_to(p) for p in (ANNA, BEN, CARA, ONCALL_PHONE)] == [1, 1, 1, 1]
+    second_round_anna = fake.sends()[3].form
+    assert second_round_anna["To"] == ANNA
+    assert "No reply yet from Anna, Ben, Cara." in second_round_anna["Body"]
+    call = fake.call_requests()[0].form
+    assert call["To"] == ANNA and call["From"] == "+15005550006"
+    assert "<Gather" in call["Twiml"] and "Press 1 to acknowledge" in call["Twiml"]
+    assert f"{PUBLIC_URL}/webhooks/twilio/voice/gather" in call["Twiml"]
+    assert call["StatusCallback"] == f"{PUBLIC_URL}/webhooks/twilio/voice/status"
+    sent = [(d.recipient, d.channel, d.round) for d in deliveries(sessions, alert_id)]
+    anna, ben, cara = (f"contact:{c}" for c in (family.anna, family.ben, family.cara))
+    assert sent == [
+        (anna, "sms", 1),
+        (ben, "sms", 1),
+        (cara, "sms", 1),
+        (anna, "sms", 2),
+        (ben, "sms", 2),
+        (cara, "sms", 2),
+        (anna, "call", 1),
+        (ben, "call", 1),
+        (cara, "call", 1),
+        ("oncall", "call", 1),
+    ]
+    timeline = event_times(sessions, alert_id)
+    notified = [at for kind, at in timeline if kind in {"notified", "called"}]
+    assert notified == [T0 + seconds(300 * k) for k in range(10)]
+    assert timeline[-1] == ("escalation_ended", T0 + seconds(3000))
+    assert service.process_due(T0 + seconds(9000)).work_done == 0
+
+
+def test_falls_escalate_faster_and_the_queue_ends_without_oncall(
+    sessions: sessionmaker[Session], sender: TwilioSender, fake: FakeTwilio, family: Family
+) -> None:
+    service = NotificationService(
+        sessions, sender, NotificationPolicy(text_rounds=1, call_contacts=False)
+    )
+    fall = raise_alert(sessions, family.user_id, "fall_detected", "critical")
+    service.process_due(T0)
+    assert service.process_due(T0 + seconds(119)).escalations == 0
+    assert service.process_due(T0 + seconds(120)).escalations == 1  # 2 min, not 5
+    service.process_due(T0 + seconds(240))
+    assert service.process_due(T0 + seconds(360)).to_clinicians == 1
+    service.process_due(T0 + seconds(480))
+    kinds = [k for k, _ in event_times(sessions, fall)]
+    assert kinds[-2:] == ["escalated_to_clinicians", "escalation_ended"]
+
+
+def event_times(sessions: sessionmaker[Session], alert_id: int) -> list[tuple[str, datetime]]:
+    with sessions() as session:
+        rows = session.scalars(
+            select(AlertEvent).where(AlertEvent.alertId == alert_id).order_by(AlertEvent.id)
+        )
+        return [(e.eventType, e.createdAt) for e in rows]
 
 
 def test_acknowledged_or_cleared_alert_stops_escalation(
@@ -295,7 +366,15 @@ def test_rate_limited_texts_are_deferred_never_dropped(
     sessions: sessionmaker[Session], sender: TwilioSender, fake: FakeTwilio, family: Family
 ) -> None:
     service = NotificationService(
-        sessions, sender, NotificationPolicy(max_texts_per_user_per_hour=2)
+        sessions,
+        sender,
+        NotificationPolicy(
+            max_texts_per_user_per_hour=2,
+            critical_escalation_delay_s=300.0,  # one delay for every kind: the budget is
+            fast_escalation_delay_s=300.0,  # what this test is about
+            text_rounds=1,
+            call_contacts=False,
+        ),
     )
     kinds = ["high_heart_rate", "arrhythmia", "low_heart_rate"]
     alerts = [
@@ -352,7 +431,7 @@ def test_logs_never_show_numbers_or_secrets(
     fake.enqueue(Reply(429), Reply(201, delay_s=1.0))
     fake.rule(BEN, Reply(400, code=21211))
     raise_alert(sessions, family.user_id)
-    for k in range(0, 700, 5):
+    for k in range(0, 600, 5):  # round 1 (round 2 starts at 600 s)
         service.process_due(T0 + seconds(k))
     assert fake.sends_to(ANNA) == 2 and fake.sends_to(BEN) == 1 and fake.sends_to(CARA) == 1
     text = caplog.text + "".join(str(r.args) for r in caplog.records)

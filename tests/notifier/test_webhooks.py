@@ -95,13 +95,23 @@ def event_rows(sessions: sessionmaker[Session], alert_id: int) -> list[tuple[str
     [
         ("ACK", True),
         ("ok", True),
-        ("Yes, on my way", True),
+        ("Ok on my way", True),
         ("okay!", True),
         ("  ack  ", True),
+        ("1", True),
+        ("Yes.", True),
+        ("ON IT", True),
+        ("omw", True),
+        ("is she ok?", False),  # a question acknowledges nothing (issue 18)
+        ("not ok", False),
+        ("Yes?", False),
+        ("ok?", False),
+        ("ok but call me", False),
         ("no", False),
         ("ackward", False),
         ("", False),
         ("STOP", False),
+        ("12", False),
     ],
 )
 def test_ack_words(body: str, ack: bool) -> None:
@@ -127,7 +137,7 @@ def test_signed_ack_stops_escalation_and_confirms(
     service.process_due(T0 + seconds(3600))
     assert fake.sends_to(BEN) == 0  # escalation stopped
     replay = post_signed(client, fake.auth_token, SMS_PATH, params)  # harmless
-    assert replay.status_code == 200 and "no open alert" in replay.text
+    assert replay.status_code == 200 and "<Message>" not in replay.text
     assert [e for e, _ in event_rows(sessions, alert_id)].count("acknowledged") == 1
 
 
@@ -187,8 +197,10 @@ def test_ack_from_unknown_number_or_other_words_changes_nothing(
         client, fake.auth_token, SMS_PATH, {"From": "+14155550199", "Body": "ACK"}
     )
     assert stranger.status_code == 200 and "<Message>" not in stranger.text
-    chat = post_signed(client, fake.auth_token, SMS_PATH, {"From": ANNA, "Body": "who is this?"})
-    assert "Reply ACK to acknowledge the alert for Jane Doe." in chat.text
+    for n, question in enumerate(("who is this?", "is she ok?", "not ok", "Yes?")):
+        params = {"From": ANNA, "Body": question, "MessageSid": f"SMq{n}"}
+        chat = post_signed(client, fake.auth_token, SMS_PATH, params)
+        assert "Not understood. To acknowledge the alert for Jane Doe, reply ACK" in chat.text
     # Ben was not texted yet: his ACK does not acknowledge an alert he does not know about
     early = post_signed(client, fake.auth_token, SMS_PATH, {"From": BEN, "Body": "ack"})
     assert "no open alert" in early.text

@@ -14,6 +14,7 @@ from storage.models.app import (
     User,
 )
 from storage.models.base import APP_TABLES, Base
+from storage.models.console import AlertNote, PipelineHeartbeat
 from storage.models.own import (
     AccessAudit,
     AlertEvent,
@@ -38,6 +39,7 @@ __all__ = [
     "USER_ROLES",
     "AccessAudit",
     "AlertEvent",
+    "AlertNote",
     "AlertState",
     "ApiKey",
     "ApiKeyPatient",
@@ -51,6 +53,7 @@ __all__ = [
     "HealthAlert",
     "HealthReading",
     "IngestJournal",
+    "PipelineHeartbeat",
     "SmsNotification",
     "User",
 ]

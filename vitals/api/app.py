@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.webhooks import webhook_router
 from vitals import __version__
-from vitals.api import routes_alerts, routes_ops, routes_readings
+from vitals.api import routes_alerts, routes_console, routes_ops, routes_readings
 from vitals.api.metrics import Metrics
 from vitals.settings import Settings
 
@@ -45,6 +45,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app.state.sessions = sessions
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.include_router(routes_console.router)  # before /alerts/{id}: POST /alerts/ack
     app.include_router(routes_alerts.router)
     app.include_router(routes_readings.router)
     app.include_router(routes_ops.router)

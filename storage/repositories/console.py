@@ -140,9 +140,9 @@ def alert_owners(session: Session, alert_ids: Iterable[int]) -> dict[int, int]:
     if not ids:
         return {}
     return dict(
-        session.execute(select(HealthAlert.id, HealthAlert.userId).where(HealthAlert.id.in_(ids)))
-        .tuples()
-        .all()
+        session.execute(
+            select(HealthAlert.id, HealthAlert.userId).where(HealthAlert.id.in_(ids))
+        ).all()
     )
 
 
@@ -164,7 +164,7 @@ def patient_overview(
         users = users.where(User.id.in_(sorted(visible_user_ids)))
     if search.strip():
         users = users.where(func.lower(User.name).contains(search.strip().lower()))
-    people = session.execute(users.limit(limit)).tuples().all()
+    people = session.execute(users.limit(limit)).all()
     ids = [user_id for user_id, _ in people]
     if not ids:
         return []
@@ -190,9 +190,7 @@ def patient_overview(
             select(Device.userId, func.max(Device.lastSeenAt))
             .where(Device.userId.in_(ids))
             .group_by(Device.userId)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     rank = case(
         *((HealthAlert.severity == name, value) for name, value in SEVERITY_RANK.items()),
@@ -207,7 +205,7 @@ def patient_overview(
             HealthAlert.acknowledged.is_not(True),
         )
         .group_by(HealthAlert.userId)
-    ).tuples()
+    )
     by_rank = {value: name for name, value in SEVERITY_RANK.items()}
     open_alerts = {user_id: (int(n), by_rank.get(int(r or 0))) for user_id, n, r in open_rows}
     rows = []

@@ -63,4 +63,4 @@ def test_invalid_setting_is_named(
 ) -> None:
     monkeypatch.setenv("VITALS_WINDOW_SECONDS", "soon")
     assert main(["db", "current"]) == 2
-    assert "window_seconds" in capsys.readouterr().err
+    assert "VITALS_WINDOW_SECONDS='soon'" in capsys.readouterr().err

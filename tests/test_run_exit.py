@@ -23,4 +23,5 @@ def test_run_exits_1_when_the_worker_dies(monkeypatch: pytest.MonkeyPatch, sqlit
     monkeypatch.setenv("VITALS_MQTT_URL", MQTT_URL)
     monkeypatch.setenv("VITALS_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("VITALS_MQTT_CLIENT_ID", "vitals-test-exit")
+    assert main(["db", "upgrade"]) == 0  # `vitals run` never creates a database
     assert main(["run"]) == 1

@@ -1,7 +1,8 @@
 """The ``vitals`` command line: builds :class:`Settings` once and dispatches subcommands.
 
 Each subcommand lives in ``vitals/commands/<name>.py`` with ``register(subparsers)``;
-this module holds no logic of its own.
+this module holds no logic of its own beyond turning every failure into one line on
+stderr and a non-zero exit status (``-v`` shows the traceback too).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -18,19 +21,47 @@ from vitals.commands import COMMANDS
 from vitals.errors import USER_ERRORS
 from vitals.settings import Settings
 
+#: Exit status of a user error (bad argument, missing file, unreachable service).
+USAGE = 2
+#: Exit status of an unexpected failure (a defect: run with -v and report it).
+FAILURE = 1
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with errors on one line: ``vitals alerts: --type 'fall': invalid choice``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vitals",
         description="Real-time health telemetry: MQTT readings -> detectors -> alerts -> SMS.",
-        epilog="Configuration comes from VITALS_* environment variables (see README).",
+        epilog="Configuration comes from VITALS_* environment variables (see README); "
+        "commands that use a database take --db URL (default VITALS_DATABASE_URL).",
     )
     parser.add_argument("--version", action="version", version=f"vitals {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(subparsers)
     return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"database_url": args.db} if getattr(args, "db", None) else {}
+    return Settings(**overrides)
+
+
+def _configuration_error(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item.get("loc", ()))
+        problems.append(f"VITALS_{name.upper()}={item.get('input')!r}: {item.get('msg')}")
+    return "; ".join(problems)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,18 +72,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    name = f"vitals {args.command}"
     try:
-        settings = Settings()
+        settings = _settings(args)
     except ValidationError as error:
-        print(f"vitals: invalid configuration:\n{error}", file=sys.stderr)
-        return 2
+        print(f"vitals: invalid configuration: {_configuration_error(error)}", file=sys.stderr)
+        return USAGE
     try:
         return int(args.handler(args, settings))
     except USER_ERRORS as error:
-        print(f"vitals {args.command}: {error}", file=sys.stderr)
-        return 2
+        if args.verbose:
+            traceback.print_exc()
+        print(f"{name}: {error}", file=sys.stderr)
+        return USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        if args.verbose:
+            traceback.print_exc()
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(
+            f"{name}: unexpected {type(error).__name__}: {first} (run `vitals -v "
+            f"{args.command} ...` for the traceback)",
+            file=sys.stderr,
+        )
+        return FAILURE
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Errors the CLI turns into a one-line message and exit status 2."""
 
+from ingest.errors import IngestError
+from simulators.errors import SimulatorError
 from storage.errors import StorageError
 
 
@@ -8,4 +10,4 @@ class VitalsError(Exception):
 
 
 #: Errors from packages that carry a message meant for the user.
-USER_ERRORS: tuple[type[Exception], ...] = (VitalsError, StorageError)
+USER_ERRORS: tuple[type[Exception], ...] = (VitalsError, StorageError, IngestError, SimulatorError)

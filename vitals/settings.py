@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///vitals.db"
@@ -109,6 +110,9 @@ class Settings(BaseSettings):
     # -- HTTP API -------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Bind address of `vitals api`")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of `vitals api`")
+    not_transmitting_seconds: int = Field(
+        300, ge=30, description="A patient silent this long is shown as 'not transmitting'"
+    )
     public_base_url: str | None = Field(
         None, description="Public URL of the API, used to validate Twilio webhook signatures"
     )
@@ -136,6 +140,18 @@ class Settings(BaseSettings):
         "kafka://127.0.0.1:9092", description="Kafka bootstrap for bridge/worker"
     )
     kafka_topic: str = Field("vitals.readings", description="Topic of valid payloads")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+            raise ValueError("must be mqtt://host:port or mqtts://host:port")
+        try:
+            parts.port  # noqa: B018 (raises on a port that is not a number)
+        except ValueError as error:
+            raise ValueError(f"bad port: {error}") from None
+        return url
 
     @property
     def twilio_enabled(self) -> bool:

@@ -14,6 +14,7 @@ from storage.models.app import (
     User,
 )
 from storage.models.base import APP_TABLES, Base
+from storage.models.console import AlertNote, PipelineHeartbeat
 from storage.models.own import (
     AccessAudit,
     AlertEvent,
@@ -40,6 +41,7 @@ __all__ = [
     "USER_ROLES",
     "AccessAudit",
     "AlertEvent",
+    "AlertNote",
     "AlertState",
     "ApiKey",
     "ApiKeyPatient",
@@ -54,6 +56,7 @@ __all__ = [
     "HealthReading",
     "InboundMessage",
     "IngestJournal",
+    "PipelineHeartbeat",
     "SmsNotification",
     "User",
     "UserLocation",

@@ -57,6 +57,8 @@ class AlertFilter:
     acknowledged: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
+    #: True: the condition is over (alertStates.clearedAt set); False: still active.
+    cleared: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,10 @@ def _conditions(flt: AlertFilter) -> list[ColumnElement[bool]]:
         where.append(HealthAlert.severity.in_(flt.severities))
     if flt.acknowledged is not None:
         where.append(HealthAlert.acknowledged.is_(flt.acknowledged))
+    if flt.cleared is not None:
+        cleared_ids = select(AlertState.alertId).where(AlertState.clearedAt.is_not(None))
+        in_cleared = HealthAlert.id.in_(cleared_ids)
+        where.append(in_cleared if flt.cleared else ~in_cleared)
     if flt.since is not None:
         where.append(HealthAlert.createdAt >= flt.since)
     if flt.until is not None:

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from notifier.policy import WEBHOOK_PREFIX
 from notifier.webhooks import SIGNATURE_HEADER, webhook_router
 from vitals import __version__
-from vitals.api import routes_alerts, routes_ops, routes_readings
+from vitals.api import routes_alerts, routes_console, routes_ops, routes_readings
 from vitals.api.auth import audit_unrecorded
 from vitals.api.docs import DOCS_PATH, mount_docs
 from vitals.api.limits import BodyLimit, RedactKeysInUrls, RequireHeader
@@ -65,6 +65,7 @@ def create_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
         window_s=settings.api_auth_failure_window_seconds,
     )
     app.state.audit_folding = AuditFolding(settings.api_audit_failure_rows_per_minute)
+    app.include_router(routes_console.router)  # before /alerts/{id}: POST /alerts/ack
     app.include_router(routes_alerts.router)
     app.include_router(routes_readings.router)
     app.include_router(routes_ops.router)

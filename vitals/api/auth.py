@@ -47,6 +47,10 @@ ACTIONS = {
     "/v1/alerts.csv": "export_alerts",
     "/v1/alerts/{alert_id}": "read_alert",
     "/v1/alerts/{alert_id}/ack": "ack_alert",
+    "/v1/alerts/{alert_id}/comments": "comment_alert",
+    "/v1/alerts/{alert_id}/resolve": "resolve_alert",
+    "/v1/alerts/ack": "bulk_ack",
+    "/v1/patients": "list_patients",
     "/v1/users/{user_id}/readings": "read_readings",
 }
 #: ``accessAudit.outcome`` by HTTP status, for those refusals.

@@ -15,6 +15,7 @@ from storage.errors import NotFound
 from storage.models import ALERT_TYPES, SEVERITIES
 from storage.repositories.access import INVALID, NOT_FOUND, OK, Principal
 from storage.repositories.alerts import SOS, acknowledge_alert
+from storage.repositories.console import notes_of
 from storage.repositories.history import (
     CSV_HEADER,
     MAX_PAGE_SIZE,
@@ -27,6 +28,7 @@ from storage.repositories.history import (
     list_alerts,
 )
 from vitals.api.auth import Auditor, CurrentPrincipal, sessions_of
+from vitals.api.etag import conditional_json
 from vitals.api.limits import MAX_DB_ID, AlertIdPath, Moment
 from vitals.api.schemas import Ack, Alert, AlertDetailBody, AlertList
 
@@ -56,6 +58,10 @@ SinceQuery = Annotated[
     Moment | None, Query(description="createdAt >= since (ISO 8601; no zone = UTC)")
 ]
 UntilQuery = Annotated[Moment | None, Query(description="createdAt < until (ISO 8601)")]
+StateQuery = Annotated[
+    Literal["active", "cleared"] | None,
+    Query(description="active: the condition is ongoing; cleared: it is over; omit for both"),
+]
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -85,6 +91,7 @@ def _filter(
     acknowledged: bool | None,
     since: datetime | None,
     until: datetime | None,
+    state: str | None = None,
 ) -> AlertFilter:
     """The filter of a list request, refusing (audited) what the key may not ask."""
     since, until = as_utc(since), as_utc(until)
@@ -101,6 +108,7 @@ def _filter(
         acknowledged=acknowledged,
         since=since,
         until=until,
+        cleared=None if state is None else state == "cleared",
     )
 
 
@@ -115,12 +123,14 @@ def get_alerts(
     acknowledged: AckQuery = None,
     since: SinceQuery = None,
     until: UntilQuery = None,
+    state: StateQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")] = 50,
     cursor: Annotated[str | None, Query(max_length=64, description="from nextCursor")] = None,
 ) -> AlertList:
     """Alerts of the key's patients (all patients for an admin) matching every filter,
     newest first by (createdAt, id). Page with ``nextCursor``: a page never repeats or
-    skips an alert when newer alerts are inserted meanwhile."""
+    skips an alert when newer alerts are inserted meanwhile. Sends an ``ETag``; a poll
+    with ``If-None-Match`` answers 304 when the page did not change."""
     auditor = Auditor(request, principal, "list_alerts")
     flt = _filter(
         auditor,
@@ -131,6 +141,7 @@ def get_alerts(
         acknowledged=acknowledged,
         since=since,
         until=until,
+        state=state,
     )
     with sessions_of(request).begin() as session:
         try:
@@ -140,10 +151,8 @@ def get_alerts(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, str(error), INVALID, user
             ) from None
         auditor.record(session, OK, user)
-    return AlertList(
-        items=[Alert.of(row) for row in page.items],
-        nextCursor=page.next_cursor,
-    )
+    body = AlertList(items=[Alert.of(row) for row in page.items], nextCursor=page.next_cursor)
+    return conditional_json(request, body)  # type: ignore[return-value]
 
 
 @router.get(
@@ -162,6 +171,7 @@ def get_alerts_csv(
     acknowledged: AckQuery = None,
     since: SinceQuery = None,
     until: UntilQuery = None,
+    state: StateQuery = None,
 ) -> StreamingResponse:
     """The same filters as ``GET /v1/alerts``, every match newest first (at most
     100 000 rows), as UTF-8 CSV with a header row."""
@@ -175,6 +185,7 @@ def get_alerts_csv(
         acknowledged=acknowledged,
         since=since,
         until=until,
+        state=state,
     )
     sessions = sessions_of(request)
     with sessions.begin() as session:
@@ -204,16 +215,17 @@ def get_alerts_csv(
 def get_alert(
     request: Request, principal: CurrentPrincipal, alert_id: AlertIdPath
 ) -> AlertDetailBody:
-    """The alert with its lifecycle events (oldest first) and SMS deliveries (phone
-    numbers masked)."""
+    """The alert with its lifecycle events (oldest first, every kind the pipeline
+    records), SMS deliveries (phone numbers masked), comments and resolution note."""
     auditor = Auditor(request, principal, "read_alert")
     sessions = sessions_of(request)
     owner = _owner_or_404(auditor, alert_id)
     auditor.require_patient(owner)
     with sessions.begin() as session:
         detail = alert_detail(session, alert_id)
+        notes = notes_of(session, alert_id)
         auditor.record(session, OK, owner)
-    return AlertDetailBody.of_detail(detail)
+    return AlertDetailBody.of_detail(detail, notes)
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=Ack, summary="Acknowledge an alert")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from storage.repositories.console import NoteRow
 from storage.repositories.history import AlertDetail, AlertRow, ReadingSeries
 
 
@@ -62,15 +64,32 @@ class SmsDelivery(BaseModel):
     lastError: str | None
 
 
+class AlertNoteBody(BaseModel):
+    id: int
+    kind: str = Field(description="comment or resolution")
+    author: str
+    text: str
+    createdAt: datetime
+
+
 class AlertDetailBody(Alert):
     events: list[AlertEvent]
     sms: list[SmsDelivery]
+    notes: list[AlertNoteBody] = Field(
+        default=[], description="comments and the resolution note, oldest first"
+    )
 
     @classmethod
-    def of_detail(cls, detail: AlertDetail) -> AlertDetailBody:
+    def of_detail(cls, detail: AlertDetail, notes: Sequence[NoteRow] = ()) -> AlertDetailBody:
         base = Alert.of(detail.alert).model_dump()
         return cls(
             **base,
+            notes=[
+                AlertNoteBody(
+                    id=n.id, kind=n.kind, author=n.author, text=n.body, createdAt=n.created_at
+                )
+                for n in notes
+            ],
             events=[
                 AlertEvent(
                     eventType=e.event_type, actor=e.actor, detail=e.detail, createdAt=e.created_at

@@ -18,7 +18,9 @@ def register(subparsers: Subparsers) -> None:
         _serve,
         "serve the clinician HTTP API and web page",
         "Serve the alert-history API (/v1, /openapi.json, /docs), /healthz, /metrics and the "
-        "web page at / on VITALS_API_HOST:VITALS_API_PORT.",
+        "web page at / on VITALS_API_HOST:VITALS_API_PORT. Create a key for the page with "
+        "`vitals keys create` on the same --db.",
+        database=True,
     )
     parser.add_argument("--host", help="bind address (default VITALS_API_HOST)")
     parser.add_argument("--port", type=int, help="port (default VITALS_API_PORT)")

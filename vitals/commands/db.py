@@ -10,7 +10,7 @@ from storage.contract import check_schema
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import APP_TABLES, Base
 from storage.repositories.ingest import prune_dead_letters
-from vitals.commands.common import Subparsers, add_command, open_database
+from vitals.commands.common import DbMode, Subparsers, add_command, open_database
 from vitals.settings import Settings
 
 
@@ -22,22 +22,27 @@ def register(subparsers: Subparsers) -> None:
         "upgrade",
         _upgrade,
         "create the missing tables (never alters the app's existing tables)",
+        database=True,
     )
     check = add_command(
         actions,
         "check",
         _check,
         "compare the live database with the health-table contract; exit 1 on any mismatch",
+        database=True,
     )
     check.add_argument(
         "--all", action="store_true", help="also check vitals' own tables, not only the app's"
     )
-    add_command(actions, "current", _current, "print the applied and the latest revision")
+    add_command(
+        actions, "current", _current, "print the applied and the latest revision", database=True
+    )
     prune = add_command(
         actions,
         "prune-dead-letters",
         _prune_dead_letters,
         "delete dead letters received longer ago than --older-than (retention)",
+        database=True,
     )
     prune.add_argument(
         "--older-than",
@@ -64,14 +69,14 @@ def _usage(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    engine, _ = open_database(settings)
+    engine, _ = open_database(settings, DbMode.UPGRADE)
     upgrade(engine)
     print(f"database {engine.url.render_as_string(hide_password=True)} at {head_revision(engine)}")
     return 0
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    engine, _ = open_database(settings)
+    engine, _ = open_database(settings, DbMode.INSPECT)
     tables = tuple(Base.metadata.tables) if args.all else APP_TABLES
     problems = check_schema(engine, tables)
     for problem in problems:
@@ -84,7 +89,7 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _current(args: argparse.Namespace, settings: Settings) -> int:
-    engine, _ = open_database(settings)
+    engine, _ = open_database(settings, DbMode.INSPECT)
     print(f"applied: {current_revision(engine) or 'none'}  latest: {head_revision(engine)}")
     return 0
 

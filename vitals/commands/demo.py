@@ -33,7 +33,7 @@ from simulators.plan import scenario_plan
 from simulators.publisher import publish_trace
 from storage.models import AlertState, HealthAlert, SmsNotification, User
 from storage.types import utc_from_ms
-from vitals.commands.common import Subparsers, add_command, open_database
+from vitals.commands.common import DbMode, Subparsers, add_command, open_database
 from vitals.commands.register import register_manifest
 from vitals.errors import VitalsError
 from vitals.settings import Settings
@@ -71,7 +71,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"vitals demo: simulating {scenario.name} ...")
     trace = workdir / "trace.jsonl.gz"
     simulate(scenario_plan(scenario), trace, Options(accel_batch_ms=5000))
-    _, sessions = open_database(settings)
+    _, sessions = open_database(settings, DbMode.CREATE)
     register_manifest(trace, sessions)
 
     broker = EmbeddedBroker()
@@ -154,7 +154,7 @@ def _progress(pipeline: Pipeline, started: float) -> None:
 
 
 def _summary(pipeline: Pipeline, settings: Settings, workdir: Path) -> None:
-    _, sessions = open_database(settings)
+    _, sessions = open_database(settings, announce=False)
     with sessions() as session:
         alerts = session.execute(
             select(
@@ -176,5 +176,17 @@ def _summary(pipeline: Pipeline, settings: Settings, workdir: Path) -> None:
         when = created.strftime("%H:%M") if created else "?"
         print(f"  {when}  {severity:<8} {kind:<16} {name:<14} {message}  [{sent} text(s)]")
     print(f"\nTexts are in {settings.sms_outbox_path} (no Twilio credentials set).")
-    print(f"Database: {workdir / 'vitals.db'}  — browse it with:")
-    print(f"  VITALS_DATABASE_URL=sqlite:///{workdir / 'vitals.db'} vitals api")
+    print(next_steps(settings.database_url))
+
+
+def next_steps(database_url: str) -> str:
+    """The commands that look at the demo's own database (printed at the end)."""
+    db = f"--db {database_url}"
+    return "\n".join(
+        (
+            f"Database: {database_url}. Look at it with (the CLI is .venv/bin/vitals):",
+            f"  vitals alerts {db}",
+            f"  vitals keys create --role admin --name demo {db}    # prints an API key once",
+            f"  vitals api {db}    # open http://127.0.0.1:8000/ and paste the key",
+        )
+    )

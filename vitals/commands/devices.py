@@ -18,15 +18,23 @@ def register(subparsers: Subparsers) -> None:
     devices = add_command(subparsers, "devices", _usage, "register devices and their credentials")
     actions = devices.add_subparsers(dest="devices_action", metavar="ACTION", required=True)
     add = add_command(
-        actions, "add", _add, "register a device for a user; prints its MQTT credential once"
+        actions,
+        "add",
+        _add,
+        "register a device for a user; prints its MQTT credential once",
+        database=True,
     )
     add.add_argument("--user", type=int, required=True, help="user id the device publishes for")
     add.add_argument("--device", required=True, help="device id, also its MQTT user name")
     add.add_argument("--label", help="e.g. 'Apple Watch' or 'chest strap'")
-    add_command(actions, "list", _list, "list devices")
+    add_command(actions, "list", _list, "list devices", database=True)
     for name, enabled in (("enable", True), ("disable", False)):
         toggle = add_command(
-            actions, name, _enable if enabled else _disable, f"{name} a device's publishing"
+            actions,
+            name,
+            _enable if enabled else _disable,
+            f"{name} a device's publishing",
+            database=True,
         )
         toggle.add_argument("device")
     files = add_command(
@@ -34,6 +42,7 @@ def register(subparsers: Subparsers) -> None:
         "mosquitto",
         _mosquitto,
         "write Mosquitto password and ACL files: each device may publish only for itself",
+        database=True,
     )
     files.add_argument("--passwd", type=Path, required=True, help="password file to write")
     files.add_argument("--acl", type=Path, required=True, help="ACL file to write")

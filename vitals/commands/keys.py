@@ -19,6 +19,7 @@ def register(subparsers: Subparsers) -> None:
         "create",
         _create,
         "create a key and print it once (only its hash is stored)",
+        database=True,
     )
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument(
@@ -28,8 +29,10 @@ def register(subparsers: Subparsers) -> None:
         help="comma-separated user ids a clinician key may see, e.g. 1,2",
     )
     create.add_argument("--name", default="", help="who holds the key (shown in audit/ack)")
-    add_command(actions, "list", _list, "list keys (never their secrets)")
-    revoke = add_command(actions, "revoke", _revoke, "revoke a key: it is refused from now on")
+    add_command(actions, "list", _list, "list keys (never their secrets)", database=True)
+    revoke = add_command(
+        actions, "revoke", _revoke, "revoke a key: it is refused from now on", database=True
+    )
     revoke.add_argument("id", type=int, help="key id from `vitals keys list`")
 
 
@@ -64,6 +67,10 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
     print(f"key {issued.id} ({issued.role}{', ' + issued.name if issued.name else ''})")
     print(issued.key)
     print("Store it now: it is not shown again (only its SHA-256 is kept).")
+    print(
+        "Use it on the web page of `vitals api` (paste it into the key form) or as "
+        "'Authorization: Bearer <key>'."
+    )
     return 0
 
 

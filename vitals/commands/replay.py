@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from ingest.replay import Replayer, ReplayReport, read_trace
+from simulators.errors import SimulatorError
 from simulators.publisher import publish_trace
-from vitals.commands.common import Subparsers, add_command, open_database
+from vitals.commands.common import DbMode, Subparsers, add_command, open_database
 from vitals.commands.register import register_manifest
 from vitals.errors import VitalsError
 from vitals.settings import Settings
@@ -25,7 +28,9 @@ def register(subparsers: Subparsers) -> None:
         "replay a trace through the pipeline in reading time",
         "Runs every line of TRACE (JSONL, optionally .gz) through decode, windows, "
         "detectors, rules, storage and the notifier, with all timers in reading time: "
-        "replaying the same trace twice gives the same alert history.",
+        "replaying the same trace twice gives the same alert history. A missing SQLite "
+        "database is created. Exit 1 when no line of TRACE was a valid payload.",
+        database=True,
     )
     parser.add_argument("trace", type=Path, help="trace file (.jsonl or .jsonl.gz)")
     pace = parser.add_mutually_exclusive_group()
@@ -39,55 +44,87 @@ def register(subparsers: Subparsers) -> None:
         action="store_true",
         help="create the trace's users, devices and contacts (from its manifest) first",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def count_lines(trace: Path) -> int:
+    """Non-blank lines of the trace (the progress bar's total)."""
+    return sum(1 for _ in read_trace(trace))
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.trace.exists():
+    if not args.trace.is_file():
         raise VitalsError(f"trace {args.trace} does not exist")
-    _, sessions = open_database(settings)
-    if args.register:
-        register_manifest(args.trace, sessions)
+    if args.speed is not None and args.speed <= 0:
+        raise VitalsError(f"--speed {args.speed:g} must be more than 0")
     if args.via_mqtt:
-        published = publish_trace(read_trace(args.trace), args.via_mqtt, speed=args.speed)
+        try:
+            published = publish_trace(read_trace(args.trace), args.via_mqtt, speed=args.speed)
+        except (SimulatorError, OSError) as error:
+            raise VitalsError(f"cannot publish to {args.via_mqtt}: {error}") from error
         print(
             f"published {published.messages} messages to {args.via_mqtt} "
             f"in {published.wall_s:.1f} s"
         )
-        return 0
+        return 0 if published.messages else 1
+    _, sessions = open_database(settings, DbMode.CREATE)
+    if args.register:
+        register_manifest(args.trace, sessions)
     pipeline = build_pipeline(settings, sessions)
-    progress = None if args.quiet else _Progress()
-    replayer = Replayer(
-        pipeline.processor,
-        speed=args.speed,
-        clock_step=pipeline.notifier.process_due,
-        on_progress=progress,
-    )
-    report = replayer.run(read_trace(args.trace))
-    if progress:
-        progress.done()
+    total = None if args.quiet else count_lines(args.trace)
+    with logging_redirect_tqdm():
+        bar = tqdm(
+            total=total,
+            unit="msg",
+            unit_scale=True,
+            disable=args.quiet,
+            file=sys.stderr,
+            desc="replay",
+            dynamic_ncols=True,
+        )
+
+        def progress(report: ReplayReport) -> None:
+            bar.update(report.lines - bar.n)
+            bar.set_postfix(readings=report.readings, alerts=report.alerts_opened, refresh=False)
+
+        replayer = Replayer(
+            pipeline.processor,
+            speed=args.speed,
+            clock_step=pipeline.notifier.process_due,
+            on_progress=progress,
+        )
+        try:
+            report = replayer.run(read_trace(args.trace))
+        finally:
+            bar.close()
     print(_summary(report))
+    return _verdict(report, args.trace)
+
+
+def _verdict(report: ReplayReport, trace: Path) -> int:
+    """Exit status, with a line on stderr when the replay did not do what was meant."""
+    valid = report.accepted + report.duplicates
+    if valid == 0:
+        print(
+            f"vitals replay: no line of {trace} is a valid payload "
+            f"({report.dead_letters:,} dead letters; see the deadLetters table)",
+            file=sys.stderr,
+        )
+        return 1
+    if report.accepted == 0:
+        print(
+            f"vitals replay: every payload of {trace} was already in this database "
+            "(replayed before): nothing new was stored and no alert was raised. Replay into "
+            "a fresh database (--db sqlite:///other.db) to run it again.",
+            file=sys.stderr,
+        )
+    elif report.duplicates:
+        print(
+            f"vitals replay: {report.duplicates:,} payloads were already in this database "
+            "and were skipped",
+            file=sys.stderr,
+        )
     return 0
-
-
-class _Progress:
-    def __init__(self) -> None:
-        self.last = 0.0
-        self.started = time.perf_counter()
-
-    def __call__(self, report: ReplayReport) -> None:
-        now = time.perf_counter()
-        if now - self.last >= 0.5:
-            rate = report.lines / max(now - self.started, 1e-9)
-            sys.stderr.write(
-                f"\r{report.lines:>10,} messages  {rate:>9,.0f} msg/s  "
-                f"{report.readings:>8,} readings  {report.alerts_opened:>5} alerts"
-            )
-            sys.stderr.flush()
-            self.last = now
-
-    def done(self) -> None:
-        sys.stderr.write("\n")
 
 
 def _summary(report: ReplayReport) -> str:

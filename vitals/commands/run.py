@@ -8,6 +8,7 @@ import queue
 import signal
 import threading
 from types import FrameType
+from urllib.parse import urlsplit
 
 from paho.mqtt.enums import MQTTProtocolVersion
 from prometheus_client import start_http_server
@@ -17,6 +18,7 @@ from ingest.mqtt_source import MqttSource
 from ingest.processor import Inbound
 from ingest.runner import LiveRunner
 from vitals.commands.common import Subparsers, add_command, open_database
+from vitals.commands.liveness import Heartbeat
 from vitals.settings import Settings
 from vitals.wiring import build_pipeline
 
@@ -30,7 +32,9 @@ def register(subparsers: Subparsers) -> None:
         _run,
         "run the live pipeline against the configured MQTT broker and database",
         "Subscribe to vitals/v1/+/+/+ (QoS 1, persistent session), store readings and "
-        "alerts, text contacts. SIGTERM/SIGINT finish the batch in flight and exit 0.",
+        "alerts, text contacts. SIGTERM/SIGINT finish the batch in flight and exit 0. "
+        "While the broker is unreachable it logs so and retries; `vitals status` shows it.",
+        database=True,
     )
     parser.add_argument(
         "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port"
@@ -64,8 +68,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     pipeline.start_notifier()
+    broker = _safe_url(settings.mqtt_url)
+    log.info("vitals run: %s -> %s (connecting)", broker, _safe_url(settings.database_url))
+    Heartbeat(
+        sessions,
+        name=settings.mqtt_client_id,
+        broker=broker,
+        connected=source.connected,
+        stop=stop,
+    ).start()
     source.start()
-    log.info("vitals run: %s -> %s", settings.mqtt_url, _safe_url(settings.database_url))
     runner = LiveRunner(
         pipeline.processor,
         inbox,
@@ -97,4 +109,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _safe_url(url: str) -> str:
+    if url.startswith(("mqtt", "tcp", "ssl")):
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
     return make_url(url).render_as_string(hide_password=True)

@@ -22,9 +22,9 @@ def register(subparsers: Subparsers) -> None:
         _score,
         "score raised alerts against a trace's ground-truth labels",
         "Per alert type: sensitivity, false alerts per user-hour, detection delay.",
+        database=True,
     )
     parser.add_argument("labels", type=Path, help="<stem>.labels.jsonl (or .csv)")
-    parser.add_argument("--db", help="database URL (default: VITALS_DATABASE_URL)")
     parser.add_argument(
         "--users-manifest",
         type=Path,
@@ -40,8 +40,6 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
-    if args.db:
-        settings = settings.model_copy(update={"database_url": args.db})
     try:
         labels = read_labels(args.labels)
         manifest_path = args.users_manifest or args.labels.with_name(

@@ -30,6 +30,7 @@ def register(subparsers: Subparsers) -> None:
         "Consume VITALS_KAFKA_TOPIC as one member of the consumer group: the same "
         "windows, detectors, rules and storage as `vitals run`, for the users of the "
         "partitions this worker owns. Start as many as there are partitions at most.",
+        database=True,
     )
     parser.add_argument(
         "--partitions",

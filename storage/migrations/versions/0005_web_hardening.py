@@ -1,7 +1,7 @@
 """web hardening: client address and folded rows in the access audit
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 
 ``accessAudit`` (ours, not the app's) gains ``clientIp``, ``hits`` (requests a row stands
 for, 1 except on folded rows) and ``aggregateKey`` (unique; set only on the one row per
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0001"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

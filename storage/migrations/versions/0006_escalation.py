@@ -2,7 +2,7 @@
 the latest location fix per user
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0005
 
 - ``smsNotifications`` gains ``recipient`` (``contact:<id>`` or ``oncall``), ``channel``
   (``sms`` | ``call``), ``purpose`` (``alert`` | ``responding`` | ``all_clear``) and
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0001"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,6 +14,8 @@ from simulators.generate import Result
 from simulators.plan import EVENT_LABEL, parse_event_rates
 from simulators.trace_arrays import check_trace
 from simulators.trace_io import companion_paths, read_labels, read_manifest, read_trace
+from storage.engine import create_engine_from_url
+from storage.migrate import upgrade
 from storage.repositories.people import normalize_e164
 from vitals.commands import plot, score, simulate, trace_import
 from vitals.errors import VitalsError
@@ -128,6 +130,7 @@ def test_score_and_plot_commands(
     tmp_path: Path, scenario_trace: Result, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = f"sqlite:///{tmp_path}/v.db"
+    upgrade(create_engine_from_url(db))  # reading commands refuse a database that is not there
     assert run("score", str(scenario_trace.labels_path), "--json", db=db) == 0
     data = json.loads(capsys.readouterr().out)
     af = next(t for t in data["types"] if t["alert_type"] == "arrhythmia")

@@ -12,12 +12,14 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import session_factory
+from storage import create_engine_from_url, session_factory
+from storage.migrate import upgrade
 from storage.models import AccessAudit
 from tests.api.conftest import World, auth, seed_world
 from tests.conftest import _empty_all_tables
@@ -263,3 +265,19 @@ def test_a_key_in_the_query_string_never_reaches_the_audit(
     assert resources[0] == f"/v1/alerts?user={w.users[0]}&key=redacted"
     record("web security", "API keys in the query string (audit, answers)",
            tried=len(answers), leaks=0, lost=0)  # fmt: skip
+
+
+def test_a_request_that_fails_is_audited_as_an_error(mysql_url: str) -> None:
+    """A real fault, not a mock: the readings table is gone from a scratch database."""
+    engine = create_engine_from_url(mysql_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    world = seed_world(sessions)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE `healthReadings`"))
+    client = _client(create_app(Settings(), sessions))
+    url = f"/v1/users/{world.users[0]}/readings"
+    assert client.get(url, headers=auth(world.admin)).status_code == 500
+    rows = [(r.apiKeyId, r.action, r.userId, r.outcome) for r in _audit_rows(sessions)]
+    engine.dispose()
+    assert rows == [(world.admin_id, "read_readings", world.users[0], "error")]

@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.netutil import free_port, wait_for_listener
 from tests.reliability.harness import MOSQUITTO
+from tests.reliability.report import record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -219,6 +220,8 @@ def test_the_deploy_tls_listener_serves_mqtts() -> None:
             assert wait_for_listener(port, process), (workdir / "mosquitto.log").read_text()
             assert _connack(port, cert) == 0
             assert _connack(port, None) is None  # plain MQTT on the TLS port gets nothing
+            record("deploy", "Mosquitto TLS listener of deploy/ (real broker): mqtts, then plain",
+                   tried=2, tls_accepted=1, plain_accepted=0, lost=0)  # fmt: skip
         finally:
             process.terminate()
             process.wait(timeout=10)

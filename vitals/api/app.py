@@ -150,6 +150,8 @@ async def _observe(
 
 
 async def _audit_unrecorded(request: Request, status_code: int) -> None:
+    if getattr(request.state, "principal", None) is None:
+        return  # no key was checked: nothing of a patient was asked for by anyone known
     try:
         await run_in_threadpool(audit_unrecorded, request, status_code)
     except SQLAlchemyError as error:  # the answer stands; the failure is visible

@@ -29,7 +29,7 @@ from storage.repositories.access import (
     count_access,
     record_access,
 )
-from vitals.api.limits import MAX_DB_ID
+from vitals.api.limits import MAX_DB_ID, SECRET_PARAMS
 from vitals.api.metrics import Metrics
 from vitals.api.ratelimit import (
     RATE_LIMITED,
@@ -102,7 +102,11 @@ def current_principal(request: Request) -> Principal:
     key = presented_key(request)
     try:
         if key is None:
-            raise InvalidApiKey("no API key: send 'Authorization: Bearer <key>'")
+            in_url = any(name.lower() in SECRET_PARAMS for name in request.query_params)
+            raise InvalidApiKey(
+                ("API keys are not accepted in the URL; " if in_url else "no API key: ")
+                + "send 'Authorization: Bearer <key>'"
+            )
         with sessions_of(request)() as session:
             principal = authenticate(session, key)
     except InvalidApiKey as error:

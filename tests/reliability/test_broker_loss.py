@@ -98,5 +98,5 @@ def test_messages_the_broker_drops_are_counted_logged_and_fail_status(
         published=published_last,
         received=received,
         counted_missing=gaps,
-        lost_unseen=published_last - received - gaps,
+        lost=published_last - received - gaps,  # lost *unseen*
     )

@@ -189,6 +189,26 @@ def test_future_dated_reading_cannot_blind_a_tachycardia_alert(
            messages=len(episode) + 2, ts_ahead=1, late=0, alerts=len(alerts), lost=0)  # fmt: skip
 
 
+def test_wrong_clock_is_no_false_gap_and_never_moves_the_numbering_back(
+    sessions: sessionmaker[Session], users: tuple[int, int]
+) -> None:
+    user = users[0]
+    bogus = _message(user, "watch-1", 2, Y2037_MS, "rr", rr_ms=[800.0])
+    processor = BatchProcessor(sessions, Engine())
+    processor.handle(
+        [
+            _message(user, "watch-1", 1, T0_MS, "rr", rr_ms=[800.0]),
+            bogus,
+            _message(user, "watch-1", 3, T0_MS + 1000, "rr", rr_ms=[800.0]),
+        ]
+    )
+    processor.handle([bogus])  # redelivered: refused again, the numbering stays at 3
+    processor.handle([_message(user, "watch-1", 4, T0_MS + 2000, "rr", rr_ms=[800.0])])
+    assert processor.metrics.value("vitals_seq_gaps_total") == 0
+    assert processor.metrics.value("vitals_seq_resets_total") == 0
+    assert _reasons(sessions) == ["ts_ahead", "ts_ahead"]
+
+
 def test_reading_older_than_the_configured_age_is_a_dead_letter(
     sessions: sessionmaker[Session], users: tuple[int, int]
 ) -> None:

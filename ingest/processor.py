@@ -190,9 +190,11 @@ class BatchProcessor:
         progress: dict[str, DeviceProgress] = {}
         now_ms = round(now.timestamp() * 1000)
         for message, reading in decoded:
-            problem = self._device_problem(reading) or self._time_problem(reading, now_ms)
-            if problem is None:
-                problem = self._sequence(reading, progress, result)
+            problem = self._device_problem(reading)
+            if problem is None:  # a wrong clock still numbers its messages: no false gap
+                wrong_time = self._time_problem(reading, now_ms)
+                problem = self._sequence(reading, progress, result, wrong_time is None)
+                problem = problem or wrong_time
             if problem is not None:
                 if problem[0] == "duplicate":
                     result.duplicates += 1
@@ -285,6 +287,15 @@ class BatchProcessor:
         now = datetime.now(UTC)
         result = BatchResult()
         effects = self.engine.flush(user_ids)
+        return self._commit_closing(effects, now, result)
+
+    def close_due(self) -> BatchResult:
+        """Close the windows every user's watermark has passed (after windows were held
+        while a broker's backlog arrived) and commit."""
+        now = datetime.now(UTC)
+        return self._commit_closing(self.engine.close_due(), now, BatchResult())
+
+    def _commit_closing(self, effects: Effects, now: datetime, result: BatchResult) -> BatchResult:
         try:
             self._commit(effects, [], {}, now, result)
         except _RefusedForGood as refused:
@@ -293,16 +304,6 @@ class BatchProcessor:
                 self.engine.users.pop(user, None)
                 self.restored.discard(user)
             return BatchResult()
-        self._count(result, [], effects.actions)
-        return result
-
-    def close_due(self) -> BatchResult:
-        """Close the windows every user's watermark has passed (after windows were held
-        while a broker's backlog arrived) and commit."""
-        now = datetime.now(UTC)
-        result = BatchResult()
-        effects = self.engine.close_due()
-        self._commit(effects, [], {}, now, result)
         self._count(result, [], effects.actions)
         return result
 
@@ -375,20 +376,29 @@ class BatchProcessor:
         return None
 
     def _sequence(
-        self, reading: Reading, progress: dict[str, DeviceProgress], result: BatchResult
+        self,
+        reading: Reading,
+        progress: dict[str, DeviceProgress],
+        result: BatchResult,
+        trusted_ts: bool = True,
     ) -> tuple[str, str] | None:
         """Check the device's numbering; None to fold the reading in, else (reason, detail)
         with reason ``duplicate`` (ignored) or a dead letter's. An SOS is always folded in
-        (its alert is idempotent on its natural key, so a redelivery has no second one)."""
+        (its alert is idempotent on its natural key, so a redelivery has no second one).
+        A reading whose ``ts`` is not ``trusted_ts`` may advance the seq, never the ts, and
+        never move the seq back."""
         device = reading.device_id
         last = self.last_seq.get(device)
         check = check_seq(last, self.last_ts.get(device), reading.seq, reading.ts_ms)
+        if not trusted_ts and check.verdict in (SeqVerdict.RESET, SeqVerdict.REGRESSION):
+            return None  # its newer ts proves nothing: the numbering stays, it is refused
         if check.accepted:
             self.last_seq[device] = reading.seq
-            self.last_ts[device] = max(self.last_ts.get(device, reading.ts_ms), reading.ts_ms)
+            if trusted_ts:
+                self.last_ts[device] = max(self.last_ts.get(device, reading.ts_ms), reading.ts_ms)
             before = progress.get(device)
             missing = check.missing + (before.missing if before else 0)
-            progress[device] = DeviceProgress(reading.seq, self.last_ts[device], missing)
+            progress[device] = DeviceProgress(reading.seq, self.last_ts.get(device), missing)
             if check.missing:
                 result.seq_gaps += check.missing
                 self.loss_log.warn(

@@ -27,6 +27,7 @@ class LiveRunner:
         device_reload_s: float = 30.0,
         connected: threading.Event | None = None,
         reconnect_grace_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``connected`` (the source's): while it is clear the broker is unreachable, and
         a user's silence is the outage's, not the user's: no window is closed for idling
@@ -35,7 +36,8 @@ class LiveRunner:
         ``reconnect_grace_s``: for this long after each (re)connection, windows are held
         open whatever the watermarks say and nobody is idle: the persistent session's
         backlog may arrive after newer messages (a broker restart, or this process's), and
-        it must not find its windows closed. Then the due windows close at once."""
+        it must not find its windows closed. Then the due windows close at once.
+        ``clock`` times the grace (tests step it)."""
         self.processor = processor
         self.inbox = inbox
         self.ack = ack
@@ -45,6 +47,7 @@ class LiveRunner:
         self.device_reload_s = device_reload_s
         self.connected = connected
         self.reconnect_grace_s = reconnect_grace_s
+        self.clock = clock
         self.last_arrival: dict[int, float] = {}
         self._was_connected = False
         self._grace_until = 0.0
@@ -55,7 +58,7 @@ class LiveRunner:
         next_housekeeping = time.monotonic() + 1.0
         last_reload = time.monotonic()
         while not stop.is_set():
-            self._track_connection(time.monotonic())
+            self._track_connection(self.clock())
             batch = self._drain(stop)
             if batch:
                 self.processor.metrics.queue_depth.set(self.inbox.qsize())
@@ -66,7 +69,7 @@ class LiveRunner:
                 for user in result.users:
                     self.last_arrival[user] = now
             now = time.monotonic()
-            if self._holding(now):
+            if self.processor.hold_windows:  # nobody is idle while the backlog may come
                 self.last_arrival = dict.fromkeys(self.last_arrival, now)
             if now >= next_housekeeping:
                 self._flush_idle(now)

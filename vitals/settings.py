@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     mqtt_protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version")
     mqtt_ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (TLS)")
     mqtt_queue_size: int = Field(10_000, ge=1, description="Bound of the decode->worker queue")
+    mqtt_broker_config: Path | None = Field(
+        None,
+        description="Mosquitto config checked at start-up for a default queue bound "
+        "(unset: /etc/mosquitto/mosquitto.conf when the broker is on this machine)",
+    )
 
     # -- windows and rules ----------------------------------------------------
     window_seconds: int = Field(60, ge=10, description="Length of a summary window (s)")

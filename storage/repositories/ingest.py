@@ -133,7 +133,7 @@ class DeviceProgress:
     many messages its numbering shows missing (lost before they reached us)."""
 
     last_seq: int
-    last_ts_ms: int
+    last_ts_ms: int | None
     missing: int = 0
 
 

@@ -29,6 +29,7 @@ from storage.models import AlertState, DeadLetter, Device, HealthAlert, HealthRe
 from storage.repositories.devices import add_device, mosquitto_files
 from storage.repositories.people import add_user
 from tests.ingest.traces import T0_MS, rest_trace
+from tests.reliability.report import record
 from vitals.cli import main
 from vitals.settings import Settings
 from vitals.wiring import build_pipeline
@@ -122,6 +123,8 @@ def test_reading_after_2038_is_a_dead_letter_and_the_batch_commits(
     processor.flush()
     assert _reasons(sessions) == ["ts_ahead"]
     assert len(_readings(sessions, second)) == 3
+    record("stall", "rr payload dated 2040 in a batch with another user's data (MariaDB)",
+           messages=1 + len(good), ts_ahead=1, readings=3, lost=0)  # fmt: skip
 
 
 @pytest.mark.mariadb
@@ -151,6 +154,8 @@ def test_data_the_database_refuses_is_a_dead_letter_and_the_rest_commits(
     assert len(_readings(sessions, second)) == 3
     assert len(_readings(sessions, first)) == 2
     assert processor.metrics.value("vitals_db_refused_total") == 1
+    record("stall", "a window MariaDB refuses (error 1292) in a mixed batch",
+           messages=1 + len(good) + len(later), db_refused=1, readings=5, lost=0)  # fmt: skip
 
 
 def _two_users(sessions: sessionmaker[Session]) -> tuple[int, int]:
@@ -180,6 +185,28 @@ def test_future_dated_reading_cannot_blind_a_tachycardia_alert(
     assert ("high_heart_rate", "critical") in {(kind, severity) for kind, severity, _ in alerts}
     sos_hr = [hr for kind, _, hr in alerts if kind is None]
     assert len(sos_hr) == 1 and sos_hr[0] > 150  # quotes the real heart rate, not 75
+    record("clock and order", "one reading dated 2037, then 13 min at 171 bpm and an SOS",
+           messages=len(episode) + 2, ts_ahead=1, late=0, alerts=len(alerts), lost=0)  # fmt: skip
+
+
+def test_wrong_clock_is_no_false_gap_and_never_moves_the_numbering_back(
+    sessions: sessionmaker[Session], users: tuple[int, int]
+) -> None:
+    user = users[0]
+    bogus = _message(user, "watch-1", 2, Y2037_MS, "rr", rr_ms=[800.0])
+    processor = BatchProcessor(sessions, Engine())
+    processor.handle(
+        [
+            _message(user, "watch-1", 1, T0_MS, "rr", rr_ms=[800.0]),
+            bogus,
+            _message(user, "watch-1", 3, T0_MS + 1000, "rr", rr_ms=[800.0]),
+        ]
+    )
+    processor.handle([bogus])  # redelivered: refused again, the numbering stays at 3
+    processor.handle([_message(user, "watch-1", 4, T0_MS + 2000, "rr", rr_ms=[800.0])])
+    assert processor.metrics.value("vitals_seq_gaps_total") == 0
+    assert processor.metrics.value("vitals_seq_resets_total") == 0
+    assert _reasons(sessions) == ["ts_ahead", "ts_ahead"]
 
 
 def test_reading_older_than_the_configured_age_is_a_dead_letter(
@@ -237,6 +264,8 @@ def test_seq_counter_restart_loses_nothing(
     once.flush()
     assert _readings(sessions, user) == _readings(reference, 1)
     reference_engine.dispose()
+    record("clock and order", "device seq counter restarted (reboot to 1; once 2^63-1)",
+           messages=len(messages), resets=1, duplicates=0, lost=0)  # fmt: skip
 
 
 def test_seq_regression_is_a_dead_letter_and_sos_is_always_handled(
@@ -256,6 +285,8 @@ def test_seq_regression_is_a_dead_letter_and_sos_is_always_handled(
     assert again.alerts_opened == []
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(AlertState)) == 1
+    record("clock and order", "seq below the last with a newer ts; SOS with a lower seq",
+           tried=2, seq_regression=1, sos_alerts=1, lost=0)  # fmt: skip
 
 
 # -- item 4: seq gaps counted, stored per device, and `vitals status` fails ----------------
@@ -323,6 +354,8 @@ def test_dead_letters_are_truncated_with_a_hash_and_capped_per_device(
     big = next(detail for payload, detail in rows if len(payload) == 1024)
     assert "truncated to 1024 of 300016 bytes, sha256 " in big
     assert processor.metrics.value("vitals_dead_letters_dropped_total", reason="not_json") == 6
+    record("abuse", "one device's dead letters: a 300 KB payload, then over its hourly quota",
+           tried=11, stored=5, truncated=1, dropped_counted=6, lost=0)  # fmt: skip
 
 
 def test_prune_dead_letters_command(

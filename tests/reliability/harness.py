@@ -61,7 +61,12 @@ class PrivateBroker:
     broker is never touched), optionally with a password file and an ACL."""
 
     def __init__(
-        self, workdir: Path, *, passwd: Path | None = None, acl: Path | None = None
+        self,
+        workdir: Path,
+        *,
+        passwd: Path | None = None,
+        acl: Path | None = None,
+        max_queued_messages: int = 0,
     ) -> None:
         # Mosquitto started as root drops to the 'mosquitto' user: give it a writable dir
         # (pytest's tmp_path is 0700), so its files live in a world-writable temp dir.
@@ -75,7 +80,7 @@ class PrivateBroker:
             f"listener {self.port} 127.0.0.1",
             "persistence true",
             f"persistence_location {workdir}/",
-            "max_queued_messages 0",
+            f"max_queued_messages {max_queued_messages}",
             "max_inflight_messages 100",
             f"log_dest file {self.log}",
             "log_type error",

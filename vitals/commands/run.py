@@ -14,6 +14,7 @@ from paho.mqtt.enums import MQTTProtocolVersion
 from prometheus_client import start_http_server
 from sqlalchemy.engine import make_url
 
+from ingest.broker_queue import broker_queue_warning
 from ingest.mqtt_source import MqttSource
 from ingest.processor import Inbound
 from ingest.runner import LiveRunner
@@ -67,6 +68,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    warning = broker_queue_warning(settings.mqtt_url, settings.mqtt_broker_config)
+    if warning is not None:
+        log.warning("%s", warning)
     pipeline.start_notifier()
     broker = _safe_url(settings.mqtt_url)
     log.info("vitals run: %s -> %s (connecting)", broker, _safe_url(settings.database_url))

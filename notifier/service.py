@@ -164,10 +164,41 @@ class NotificationService:
             return report
 
     def next_due(self) -> datetime | None:
-        """The earliest time :meth:`process_due` has work (an escalation step or a retry;
-        new alerts are due at once): replays step the notifier at these times."""
+        """The earliest time :meth:`process_due` has work: a new alert's first text (at
+        the alert's time), an escalation step, a retry, a follow-up text."""
+        always, never = self._kinds()
         with self._sessions() as session:
-            return repo.next_due_at(session)
+            times = [
+                repo.next_due_at(session),
+                repo.first_text_due_at(
+                    session,
+                    severities=self.policy.text_severities,
+                    always_kinds=always,
+                    never_kinds=never,
+                    actor=ACTOR,
+                ),
+                repo.follow_up_due_at(
+                    session, actor=ACTOR, acked_marker=RESPONDING_MARK, cleared_marker=CLEAR_MARK
+                ),
+            ]
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
+
+    def process_until(self, now: datetime, max_steps: int = 10_000) -> ProcessReport:
+        """Reading-time mode (replays): run :meth:`process_due` at every due time up to
+        ``now``, each at its own second, then at ``now``. A text due at 02:50:00 is sent
+        at 02:50:00 reading time however far past it the replayed batch went, so every
+        replay writes the same ``alertEvents``, and escalation delays are kept exactly."""
+        total = ProcessReport()
+        last: datetime | None = None
+        for _ in range(max_steps):
+            due = self.next_due()
+            if due is None or due > now or (last is not None and due <= last):
+                break  # (the same due time twice: its work cannot be done yet)
+            _add(total, self.process_due(due))
+            last = due
+        _add(total, self.process_due(now))
+        return total
 
     def run_forever(
         self,
@@ -191,9 +222,13 @@ class NotificationService:
                 wake.clear()
 
     # -- first texts and escalation ----------------------------------------------------
-    def _first_texts(self, now: datetime, report: ProcessReport) -> None:
+    def _kinds(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(kinds that always text, kinds that never do)."""
         stress = (HIGH_STRESS,)
-        always, never = ((SOS, *stress), ()) if self.policy.text_high_stress else ((SOS,), stress)
+        return ((SOS, *stress), ()) if self.policy.text_high_stress else ((SOS,), stress)
+
+    def _first_texts(self, now: datetime, report: ProcessReport) -> None:
+        always, never = self._kinds()
         with self._sessions() as session:
             pending = repo.alerts_awaiting_first_text(
                 session,
@@ -743,3 +778,8 @@ def alert_link(public_base_url: str | None, alert_id: int) -> str | None:
         return None
     host = public_base_url.rstrip("/").removeprefix("https://").removeprefix("http://")
     return f"{host}/a/{alert_id}"
+
+
+def _add(total: ProcessReport, report: ProcessReport) -> None:
+    for f in fields(ProcessReport):
+        setattr(total, f.name, getattr(total, f.name) + getattr(report, f.name))

@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from ingest.replay import Replayer, ReplayReport, read_trace
 from simulators.publisher import publish_trace
+from storage.types import utc_from_ms
 from vitals.commands.common import Subparsers, add_command, open_database
 from vitals.commands.register import register_manifest
 from vitals.errors import VitalsError
@@ -39,6 +41,14 @@ def register(subparsers: Subparsers) -> None:
         action="store_true",
         help="create the trace's users, devices and contacts (from its manifest) first",
     )
+    parser.add_argument(
+        "--notifier-after",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep the notifier's reading-time clock running this long after the last "
+        "reading, so the escalations of the trace's last alerts play out (default 0)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -60,10 +70,13 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     replayer = Replayer(
         pipeline.processor,
         speed=args.speed,
-        clock_step=pipeline.notifier.process_due,
+        clock_step=pipeline.notifier.process_until,
         on_progress=progress,
     )
     report = replayer.run(read_trace(args.trace))
+    if args.notifier_after > 0 and report.reading_time_ms:
+        end = utc_from_ms(report.reading_time_ms) + timedelta(seconds=args.notifier_after)
+        pipeline.notifier.process_until(end)
     if progress:
         progress.done()
     print(_summary(report))

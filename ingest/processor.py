@@ -11,6 +11,7 @@ message (seq ≤ lastSeq) has no second effect.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from storage.repositories.ingest import (
     load_devices,
     save_checkpoints,
 )
+from storage.repositories.locations import LOC, Fix, save_latest_fixes
 from storage.types import utc_from_ms
 
 log = logging.getLogger(__name__)
@@ -131,17 +133,20 @@ class BatchProcessor:
             self.last_seq[reading.device_id] = reading.seq
             readings.append(reading)
             source[(reading.device_id, reading.seq)] = message
+        fixes = [r for r in readings if r.kind == LOC]  # where the wearer is: not a signal
+        readings = [r for r in readings if r.kind != LOC]
         self._restore({r.user_id for r in readings})
         effects = self.engine.process(readings)
         for late in effects.late:
             detail = f"reading time {late.ts_ms} is in a window already stored"
             dead.append(self._dead(source[(late.device_id, late.seq)], now, "late", detail, late))
-        result.accepted = len(readings) - len(effects.late)
+        result.accepted = len(readings) + len(fixes) - len(effects.late)
         result.dead_letters = len(dead)
         result.reading_time_ms = max((r.end_ms for r in readings), default=0)
         result.users = effects.touched
         self.reading_now_ms = max(self.reading_now_ms, result.reading_time_ms)
-        self._commit(effects, dead, {r.device_id for r in readings}, now, result)
+        devices = {r.device_id for r in readings} | {r.device_id for r in fixes}
+        self._commit(effects, dead, devices, now, result, fixes=fixes)
         self._count(result, dead, effects.actions)
         return result
 
@@ -231,6 +236,8 @@ class BatchProcessor:
         devices: set[str],
         now: datetime,
         result: BatchResult,
+        *,
+        fixes: Sequence[Reading] = (),
     ) -> None:
         checkpoints = {
             user: (
@@ -260,6 +267,7 @@ class BatchProcessor:
                 result.alerts_opened = _apply_actions(session, effects.actions)
                 save_checkpoints(session, checkpoints, now)
                 advance_devices(session, seqs, now)
+                save_latest_fixes(session, [_fix(r) for r in fixes], now)
 
         self._retrying("write", write)
         self.metrics.batches.inc()
@@ -339,3 +347,9 @@ def _apply_actions(session: Session, actions: list[tuple[int, AlertAction]]) -> 
 
 def _topic(message: Inbound) -> str | None:
     return None if message.topic is None else message.topic[:255]
+
+
+def _fix(reading: Reading) -> Fix:
+    """A decoded ``loc`` reading (values [lat, lon, acc_m or NaN]) as a location fix."""
+    lat, lon, acc_m = (float(v) for v in reading.values[:3])
+    return Fix(reading.user_id, reading.ts_ms, lat, lon, None if math.isnan(acc_m) else acc_m)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ingest.errors import InvalidPayload
 
 SUBSCRIPTION = "vitals/v1/+/+/+"
-KINDS = frozenset({"rr", "hr", "ppg", "ecg", "accel", "event"})
+KINDS = frozenset({"rr", "hr", "ppg", "ecg", "accel", "event", "loc"})
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 #: ASCII digits only: str.isdigit() also accepts '²' (int() then fails) and '١٢'.
 USER_ID = re.compile(r"[1-9][0-9]{0,9}")

@@ -471,7 +471,11 @@ class NotificationService:
             time_zone=repo.contact_time_zone(session, contact.id) if contact else None,
             escalation_level=level,
             tried=tried,
-            location=(fix.lat, fix.lon, fix.accM) if fix is not None else None,
+            location=(
+                (fix.lat, fix.lon, fix.accM)
+                if fix is not None and state.kind in self.policy.fast_kinds
+                else None
+            ),
             link=alert_link(base, alert.id),
         )
 

@@ -11,11 +11,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from notifier.message import segments
 from notifier.policy import NotificationPolicy
 from notifier.senders import SendResult, TwilioSender
 from notifier.service import NotificationService
 from storage.models import AlertEvent, AlertState
 from storage.repositories.alerts import AlertChange, acknowledge_alert, update_alert
+from storage.repositories.locations import Fix, save_latest_fixes
 from storage.repositories.notifications import Delivery, deliveries_of_alert
 from tests.notifier.conftest import ANNA, BEN, CARA, T0, Family, raise_alert, seconds
 from tests.notifier.fake_twilio import FakeTwilio, Reply
@@ -172,3 +174,22 @@ def test_twilio_outage_mid_escalation_delays_but_loses_and_doubles_nothing(
     assert [fake.calls_to(p) for p in (ANNA, BEN, CARA, ONCALL)] == [4, 1, 1, 1]
     assert len(fake.calls) == 4  # one call placed per person: none lost, none doubled
     assert event_types(sessions, alert_id)[-1] == "escalation_ended"
+
+
+def test_fall_text_says_where_the_phone_last_was(
+    sessions: sessionmaker[Session], service: NotificationService, fake: FakeTwilio, family: Family
+) -> None:
+    with sessions.begin() as session:
+        save_latest_fixes(
+            session,
+            [Fix(family.user_id, int(T0.timestamp() * 1000) - 60_000, 52.520008, 13.404954, 20.0)],
+            T0 - seconds(60),
+        )
+    fall = raise_alert(sessions, family.user_id, "fall_detected", "critical")
+    high = raise_alert(sessions, family.user_id, "arrhythmia", "high", T0 + seconds(1))
+    service.process_due(T0 + seconds(1))
+    fall_text, high_text = (r.form["Body"] for r in fake.sends())
+    assert "Last location 52.52001,13.40495 (+-20 m)." in fall_text
+    assert "vitals.example.org/a/" in fall_text and segments(fall_text) == 2
+    assert "Last location" not in high_text  # where is said for falls and SOS only
+    assert deliveries(sessions, fall) and deliveries(sessions, high)

@@ -144,15 +144,26 @@ class NotificationService:
         self.policy = policy or NotificationPolicy()
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._lock = threading.Lock()
+        self._reading_time = False
+
+    def _horizon(self, now: datetime) -> datetime | None:
+        """The time up to which stored raisings and clearings count (None: all of them)."""
+        return now if self._reading_time else None
 
     # -- public -----------------------------------------------------------------------
-    def process_due(self, now: datetime) -> ProcessReport:
+    def process_due(self, now: datetime, *, reading_time: bool = False) -> ProcessReport:
         """Do all work due at ``now`` (aware): recover orphaned sends, retries, first texts
         of new eligible alerts, escalations whose delay has passed (and, at once, the
-        next contact after a permanent failure)."""
+        next contact after a permanent failure), follow-up texts.
+
+        ``reading_time`` (replays): ``now`` is the replay's clock, and alerts raised or
+        cleared later in reading time (already stored by the replayed batch) are treated
+        as not raised / not cleared yet. Live (False), the database's state is the truth:
+        a device clock a little ahead of the server's never delays a first text."""
         if now.tzinfo is None:
             raise ValueError(f"naive now={now!r}: pass an aware UTC datetime")
         with self._lock:
+            self._reading_time = reading_time
             report = ProcessReport()
             self._recover_orphans(now, report)
             self._retry_due(now, report)
@@ -195,9 +206,9 @@ class NotificationService:
             due = self.next_due()
             if due is None or due > now or (last is not None and due <= last):
                 break  # (the same due time twice: its work cannot be done yet)
-            _add(total, self.process_due(due))
+            _add(total, self.process_due(due, reading_time=True))
             last = due
-        _add(total, self.process_due(now))
+        _add(total, self.process_due(now, reading_time=True))
         return total
 
     def run_forever(
@@ -236,7 +247,7 @@ class NotificationService:
                 always_kinds=always,
                 never_kinds=never,
                 actor=ACTOR,
-                now=now,
+                now=self._horizon(now),
             )
         for alert, state in pending:
             if not self.policy.texts(state.kind, alert.severity):
@@ -248,7 +259,7 @@ class NotificationService:
         """Escalations that are due, and first texts deferred by the rate limit (those
         first: they tell a contact about the alert at all)."""
         with self._sessions() as session:
-            due = repo.due_escalations(session, now)
+            due = repo.due_escalations(session, now, self._horizon(now))
         for alert, _state in due:
             index = self._advance(alert.id, now, report)
             if index == 0:
@@ -291,7 +302,7 @@ class NotificationService:
             plan=plan,
             next_index=next_index,
             next_due=next_due,
-            cleared=state.clearedAt is not None and state.clearedAt <= now,
+            cleared=_cleared_by(state, self._horizon(now)),
             ended="escalation_ended" in events,
             reached=reached,
             follow_ups=follow_ups,
@@ -483,7 +494,11 @@ class NotificationService:
     def _follow_ups(self, now: datetime, report: ProcessReport) -> None:
         with self._sessions() as session:
             due = repo.alerts_needing_follow_up(
-                session, now, actor=ACTOR, acked_marker=RESPONDING_MARK, cleared_marker=CLEAR_MARK
+                session,
+                self._horizon(now),
+                actor=ACTOR,
+                acked_marker=RESPONDING_MARK,
+                cleared_marker=CLEAR_MARK,
             )
         for alert_id in due:
             self._follow_up(alert_id, now, report)
@@ -499,7 +514,7 @@ class NotificationService:
             events: list[tuple[str, Reply | AlertCleared]] = []
             if alert.acknowledged and not _has_event(session, alert_id, RESPONDING_MARK):
                 events.append((RESPONDING_MARK, Reply(acknowledger(session, alert_id), now)))
-            cleared = state.clearedAt is not None and state.clearedAt <= now
+            cleared = _cleared_by(state, self._horizon(now))
             if cleared and not _has_event(session, alert_id, CLEAR_MARK):
                 events.append((CLEAR_MARK, AlertCleared(now)))
             to_send: list[tuple[int, str, str, str]] = []
@@ -733,6 +748,10 @@ def escalate_now(session: Session, row: SmsNotification, now: datetime) -> None:
         return
     if state.escalationLevel == row.escalationLevel:
         state.nextEscalationAt = now
+
+
+def _cleared_by(state: AlertState, horizon: datetime | None) -> bool:
+    return state.clearedAt is not None and (horizon is None or state.clearedAt <= horizon)
 
 
 def notifier_event_types(session: Session, alert_id: int) -> list[str]:

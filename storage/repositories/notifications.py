@@ -162,11 +162,19 @@ def messages_of_alert(session: Session, alert_id: int) -> list[SmsNotification]:
 
 
 def alerts_needing_follow_up(
-    session: Session, now: datetime, *, actor: str, acked_marker: str, cleared_marker: str
+    session: Session,
+    now: datetime | None,
+    *,
+    actor: str,
+    acked_marker: str,
+    cleared_marker: str,
 ) -> list[int]:
     """Alerts with an alert message sent, acknowledged (without ``acked_marker`` event) or
-    cleared at or before ``now`` (without ``cleared_marker``): their follow-up texts
-    ("X is responding", all-clear) are due."""
+    cleared (at or before ``now`` when given; without ``cleared_marker``): their follow-up
+    texts ("X is responding", all-clear) are due."""
+    cleared_by = (
+        AlertState.clearedAt <= now if now is not None else AlertState.clearedAt.is_not(None)
+    )
     sent = exists().where(
         SmsNotification.alertId == HealthAlert.id,
         SmsNotification.purpose == "alert",
@@ -187,7 +195,7 @@ def alerts_needing_follow_up(
             sent,
             or_(
                 and_(HealthAlert.acknowledged.is_(True), ~marked(acked_marker)),
-                and_(AlertState.clearedAt <= now, ~marked(cleared_marker)),
+                and_(cleared_by, ~marked(cleared_marker)),
             ),
         )
         .order_by(HealthAlert.id)
@@ -359,8 +367,11 @@ def _open_at(now: datetime | None) -> ColumnElement[bool]:
     return or_(AlertState.clearedAt.is_(None), AlertState.clearedAt > now)
 
 
-def due_escalations(session: Session, now: datetime) -> list[tuple[HealthAlert, AlertState]]:
-    """Open, unacknowledged alerts whose ``nextEscalationAt`` has come. Order of
+def due_escalations(
+    session: Session, now: datetime, horizon: datetime | None = None
+) -> list[tuple[HealthAlert, AlertState]]:
+    """Open (at ``horizon``, when given: see :func:`_open_at`), unacknowledged alerts
+    whose ``nextEscalationAt`` has come. Order of
     priority (what a held-back budget is spent on first): alerts never texted yet
     (deferred by the rate limit), then critical ones, then by due time."""
     has_text = exists().where(SmsNotification.alertId == HealthAlert.id)
@@ -369,7 +380,7 @@ def due_escalations(session: Session, now: datetime) -> list[tuple[HealthAlert, 
         .join(AlertState, AlertState.alertId == HealthAlert.id)
         .where(
             AlertState.nextEscalationAt <= now,
-            _open_at(now),
+            _open_at(horizon),
             HealthAlert.acknowledged.is_not(True),
         )
         .order_by(

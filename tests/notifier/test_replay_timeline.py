@@ -150,7 +150,7 @@ def test_second_contact_acks_the_other_hears_and_nothing_follows(
                 assert outcome.acknowledged
                 acked.append(reply_at)
             elif due is not None and due <= now:
-                pipeline.notifier.process_due(due)
+                pipeline.notifier.process_due(due, reading_time=True)
             else:
                 break
         pipeline.notifier.process_until(now)

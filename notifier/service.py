@@ -23,11 +23,25 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from notifier.delivery import (
+    GiveUp,
+    LookUp,
+    LookupAnswered,
+    Message,
+    MessageEffect,
+    MessageEvent,
+    Orphaned,
+    Resend,
+    RetryUnconfirmed,
+    ScheduleRetry,
+    SendFailed,
+    message_step,
+)
 from notifier.errors import PermanentSendError, SendError, TransientSendError
 from notifier.machine import (
     ONCALL,
@@ -609,33 +623,55 @@ class NotificationService:
     def _schedule_retry(
         self, row_id: int, error: TransientSendError, now: datetime, report: ProcessReport
     ) -> None:
-        with self._sessions.begin() as session:
-            row = session.get(SmsNotification, row_id)
-            assert row is not None
-            retried_s = (now - row.createdAt).total_seconds()
-            if row.attempts >= self.policy.max_attempts and retried_s >= self.policy.retry_for_s:
-                exhausted = SendError(
-                    f"gave up after {row.attempts} attempts in {retried_s:.0f} s: {error}"
-                )
-                self._fail_row(session, row, exhausted, now)
-                report.failed += 1
-                return
-            delay_s = self.policy.retry_delay_s(row.attempts, self._rng)
-            row.status = repo.UNCONFIRMED if error.maybe_sent else repo.RETRYING
-            row.lastError, row.updatedAt = str(error), now
-            row.nextAttemptAt = now + timedelta(seconds=delay_s)
-            alert_id, attempts = row.alertId, row.attempts
-        report.retry_scheduled += 1
-        log.warning(
-            "alert %d: attempt %d failed (%s); retry in %.1f s", alert_id, attempts, error, delay_s
-        )
+        event = SendFailed(now, str(error), True, error.maybe_sent, self._rng.random())
+        self._message_event(row_id, event, report)
 
     def _give_up(self, row_id: int, error: SendError, now: datetime, report: ProcessReport) -> None:
+        self._message_event(row_id, SendFailed(now, str(error), False), report, code=error.code)
+
+    def _message_event(
+        self,
+        row_id: int,
+        event: MessageEvent,
+        report: ProcessReport,
+        *,
+        code: int | None = None,
+    ) -> tuple[MessageEffect, ...]:
+        """Load one message, step it (:func:`notifier.delivery.message_step`), persist the
+        row and return the effects the caller carries out (look up, resend, adopt)."""
         with self._sessions.begin() as session:
             row = session.get(SmsNotification, row_id)
             assert row is not None
-            self._fail_row(session, row, error, now)
-        report.failed += 1
+            message = Message(attempts=row.attempts, claimed_at=row.createdAt, status=row.status)
+            if isinstance(event, LookupAnswered) and event.error is not None:
+                row.attempts += 1
+            _, effects = message_step(message, event, self.policy.retry_bounds)
+            for effect in effects:
+                if isinstance(effect, ScheduleRetry):
+                    row.status, row.lastError = effect.status, effect.error
+                    row.updatedAt, row.nextAttemptAt = event.now, effect.at
+                    if isinstance(event, Orphaned):
+                        report.recovered += 1
+                        log.warning(
+                            "alert %d: message to %s was interrupted; will confirm before "
+                            "resending",
+                            row.alertId,
+                            row.recipient,
+                        )
+                    else:
+                        report.retry_scheduled += 1
+                        log.warning(
+                            "alert %d: attempt %d failed (%s); retry in %.1f s",
+                            row.alertId,
+                            row.attempts,
+                            effect.error,
+                            (effect.at - event.now).total_seconds(),
+                        )
+                elif isinstance(effect, GiveUp):
+                    error = SendError(effect.error, code=code)
+                    self._fail_row(session, row, error, event.now, status=effect.status)
+                    report.failed += 1
+        return effects
 
     def _fail_row(
         self,
@@ -655,16 +691,10 @@ class NotificationService:
 
     # -- retries and recovery -------------------------------------------------------------
     def _recover_orphans(self, now: datetime, report: ProcessReport) -> None:
-        with self._sessions.begin() as session:
-            for row in repo.orphaned_claims(session):
-                row.status, row.nextAttemptAt, row.updatedAt = repo.UNCONFIRMED, now, now
-                row.lastError = "process stopped during the API call; outcome unknown"
-                report.recovered += 1
-                log.warning(
-                    "alert %d: message to %s was interrupted; will confirm before resending",
-                    row.alertId,
-                    row.recipient,
-                )
+        with self._sessions() as session:
+            orphans = [row.id for row in repo.orphaned_claims(session)]
+        for row_id in orphans:
+            self._message_event(row_id, Orphaned(now), report)
 
     def _retry_due(self, now: datetime, report: ProcessReport) -> None:
         with self._sessions() as session:
@@ -711,26 +741,18 @@ class NotificationService:
     ) -> bool:
         """Settle an unconfirmed row; True when it must be (re)sent. A call cannot be
         looked up (Twilio's call list has no body to match): it follows the policy."""
-        if channel == Channel.CALL or not isinstance(self._sender, SentMessageLookup):
-            if self.policy.resend_unconfirmed:
-                return True
-            with self._sessions.begin() as session:
-                row = session.get(SmsNotification, row_id)
-                assert row is not None
-                unknown = SendError("outcome unknown and the provider cannot be asked; not resent")
-                self._fail_row(session, row, unknown, now, status="unknown")
-            report.failed += 1
-            return False
+        can_look_up = channel != Channel.CALL and isinstance(self._sender, SentMessageLookup)
+        effects = self._message_event(row_id, RetryUnconfirmed(now, can_look_up), report)
+        if not any(isinstance(e, LookUp) for e in effects):
+            return any(isinstance(e, Resend) for e in effects)
+        assert isinstance(self._sender, SentMessageLookup)
         try:
             found = self._sender.find_sent(phone, body)
         except SendError as error:
-            retry = TransientSendError(f"lookup failed: {error}", maybe_sent=True)
-            with self._sessions.begin() as session:
-                row = session.get(SmsNotification, row_id)
-                assert row is not None
-                row.attempts += 1
-            self._schedule_retry(row_id, retry, now, report)
+            answered = LookupAnswered(now, False, str(error), self._rng.random())
+            self._message_event(row_id, answered, report)
             return False
+        effects = self._message_event(row_id, LookupAnswered(now, found is not None), report)
         if found is None:
             log.info("notification %d: provider has no such text; sending it", row_id)
             return True

@@ -207,7 +207,30 @@ def _accel_fast(obj: dict[str, Any], limits: Limits) -> np.ndarray | None:
     return xyz
 
 
+def _loc(obj: dict[str, Any], header: _Header, fail: Any, limits: Limits) -> Reading:
+    """A position fix (payload kind ``loc``): WGS84 ``lat`` in [-90, 90], ``lon`` in
+    [-180, 180] degrees, optional accuracy ``acc_m`` in [0, 100 km]. ``values`` holds
+    [lat, lon, acc_m] (acc_m NaN when absent)."""
+    numbers: list[float] = []
+    for key, low, high, required in (
+        ("lat", -90.0, 90.0, True),
+        ("lon", -180.0, 180.0, True),
+        ("acc_m", 0.0, 100_000.0, False),
+    ):
+        value = obj.get(key)
+        if value is None and not required:
+            numbers.append(float("nan"))
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail("wrong_type", f"{key} {value!r} is not a number")
+        if not low <= float(value) <= high:  # NaN fails this too
+            raise fail("impossible_value", f"{key} {value} outside {low:g}..{high:g}")
+        numbers.append(float(value))
+    return Reading(*header, values=np.array(numbers, dtype=np.float64))
+
+
 _BODY_DECODERS = {
+    "loc": _loc,
     "event": _event,
     "rr": _rr,
     "hr": _hr,

@@ -17,6 +17,7 @@ the rest of the batch commits.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from storage.repositories.ingest import (
     load_devices,
     save_checkpoints,
 )
+from storage.repositories.locations import LOC, Fix, save_latest_fixes
 from storage.types import utc_from_ms
 
 log = logging.getLogger(__name__)
@@ -203,17 +205,19 @@ class BatchProcessor:
                 continue
             readings.append(reading)
             source[id(reading)] = message
+        fixes = [r for r in readings if r.kind == LOC]  # where the wearer is: not a signal
+        readings = [r for r in readings if r.kind != LOC]
         self._restore({r.user_id for r in readings})
         effects = self.engine.process(readings, close=not self.hold_windows)
         for late in effects.late:
             detail = f"reading time {late.ts_ms} is in a window already stored"
             dead.append(self._dead(source[id(late)], now, "late", detail, late))
-        result.accepted = len(readings) - len(effects.late)
+        result.accepted = len(readings) + len(fixes) - len(effects.late)
         result.dead_letters = len(dead)
         result.reading_time_ms = max((r.end_ms for r in readings), default=0)
         result.users = effects.touched
         self.reading_now_ms = max(self.reading_now_ms, result.reading_time_ms)
-        self._commit(effects, dead, progress, now, result)
+        self._commit(effects, dead, progress, now, result, fixes=fixes)
         self._count(result, dead, effects.actions)
         return result
 
@@ -451,6 +455,8 @@ class BatchProcessor:
         progress: dict[str, DeviceProgress],
         now: datetime,
         result: BatchResult,
+        *,
+        fixes: Sequence[Reading] = (),
     ) -> None:
         checkpoints = {
             user: (
@@ -483,6 +489,7 @@ class BatchProcessor:
                 result.alerts_opened = _apply_actions(session, effects.actions)
                 save_checkpoints(session, checkpoints, now)
                 advance_devices(session, progress, now)
+                save_latest_fixes(session, [_fix(r) for r in fixes], now)
 
         self._retrying("write", write, permanent_fails=True)
         self.metrics.batches.inc()
@@ -575,3 +582,9 @@ def _iso(at_ms: int) -> str:
 
 def _topic(message: Inbound) -> str | None:
     return None if message.topic is None else message.topic[:255]
+
+
+def _fix(reading: Reading) -> Fix:
+    """A decoded ``loc`` reading (values [lat, lon, acc_m or NaN]) as a location fix."""
+    lat, lon, acc_m = (float(v) for v in reading.values[:3])
+    return Fix(reading.user_id, reading.ts_ms, lat, lon, None if math.isnan(acc_m) else acc_m)

@@ -36,6 +36,8 @@ class ReplayReport:
     alerts_opened: int = 0
     wall_s: float = 0.0
     reading_span_ms: int = 0
+    #: The reading-time clock at the end (ms since the epoch; 0 before any reading).
+    reading_time_ms: int = 0
 
 
 class Replayer:
@@ -43,7 +45,8 @@ class Replayer:
 
     ``speed`` None replays as fast as possible; otherwise reading time is paced at
     ``speed`` times real time. ``clock_step`` is called with the reading-time "now" after
-    every batch (the notifier's escalation clock in a replay).
+    every batch (the notifier's clock in a replay: ``NotificationService.process_until``
+    runs every due time up to it, each at its own second).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class Replayer:
         self._count(self.processor.flush(), report, 0)
         if self.clock_step is not None and now_ms:
             self.clock_step(utc_from_ms(now_ms))
+        report.reading_time_ms = now_ms
         report.wall_s = time.perf_counter() - started
         return report
 

@@ -10,7 +10,7 @@ from ingest.errors import InvalidPayload
 #: Everything under vitals/v1, deeper and shallower topics too: they are not the contract,
 #: but they must become ``bad_topic`` dead letters rather than vanish unseen.
 SUBSCRIPTION = "vitals/v1/#"
-KINDS = frozenset({"rr", "hr", "ppg", "ecg", "accel", "event"})
+KINDS = frozenset({"rr", "hr", "ppg", "ecg", "accel", "event", "loc"})
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 #: ASCII digits only: str.isdigit() also accepts '²' (int() then fails) and '١٢'.
 USER_ID = re.compile(r"[1-9][0-9]{0,9}")

@@ -28,9 +28,9 @@ _CALL_FIRST = "Call them; if no answer, call emergency services."
 ADVICE = {
     "fall_detected": _CALL_FIRST,
     SOS: _CALL_FIRST,
-    "arrhythmia": "Call them to check how they feel.",
-    "high_heart_rate": "Call them to check how they feel.",
-    "low_heart_rate": "Call them to check how they feel.",
+    "arrhythmia": "Call to check on them.",
+    "high_heart_rate": "Call to check on them.",
+    "low_heart_rate": "Call to check on them.",
     HIGH_STRESS: "Check in with them.",
 }
 #: Longest user name shown before the text is shortened to fit (characters).
@@ -124,14 +124,14 @@ def render_alert_text(facts: AlertFacts) -> str:
     >>> text[:61]
     'URGENT vitals: Jane Doe - high heart rate, HR 156 bpm, at 03:'
     >>> text[61:]
-    '14 CET 24 Nov. Call them to check how they feel. Reply ACK if you are on it'
+    '14 CET 24 Nov. Call to check on them. Reply ACK if you are on it'
     """
     level = "URGENT" if facts.severity == "critical" or facts.kind == SOS else "ALERT"
     what = _WHAT.get(facts.kind, to_gsm7(facts.kind.replace("_", " ")))
     value = _key_value(facts)
     detail = f"{what}, {value}" if value else what
     when = local_time_label(facts.at, facts.time_zone)
-    advice = ADVICE.get(facts.kind, "Call them to check on them.")
+    advice = ADVICE.get(facts.kind, "Call to check on them.")
     where = location_label(facts.location) if facts.location is not None else ""
     tried = f"No reply yet from {_names(facts.tried)}." if facts.tried else ""
     if facts.escalation_level > 0 and not facts.tried:

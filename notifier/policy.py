@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from notifier.delivery import RetryBounds
 from notifier.machine import FALL, EscalationPolicy
 
 if TYPE_CHECKING:
@@ -136,10 +137,20 @@ class NotificationPolicy:
             delay_s=delay_s, text_rounds=self.text_rounds, call_contacts=self.call_contacts
         )
 
+    @property
+    def retry_bounds(self) -> RetryBounds:
+        """The retry part of the policy, as :func:`notifier.delivery.message_step` takes it."""
+        return RetryBounds(
+            max_attempts=self.max_attempts,
+            retry_for_s=self.retry_for_s,
+            backoff_base_s=self.backoff_base_s,
+            backoff_cap_s=self.backoff_cap_s,
+            resend_unconfirmed=self.resend_unconfirmed,
+        )
+
     def retry_delay_s(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait before retry number ``attempt`` (1 = first retry)."""
-        ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2.0 ** (attempt - 1))
-        return rng.uniform(0.0, ceiling)
+        return self.retry_bounds.retry_delay_s(attempt, rng.random())
 
 
 WEBHOOK_PREFIX = "/webhooks/twilio"

@@ -23,11 +23,25 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from notifier.delivery import (
+    GiveUp,
+    LookUp,
+    LookupAnswered,
+    Message,
+    MessageEffect,
+    MessageEvent,
+    Orphaned,
+    Resend,
+    RetryUnconfirmed,
+    ScheduleRetry,
+    SendFailed,
+    message_step,
+)
 from notifier.errors import PermanentSendError, SendError, TransientSendError
 from notifier.machine import (
     ONCALL,
@@ -144,15 +158,26 @@ class NotificationService:
         self.policy = policy or NotificationPolicy()
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._lock = threading.Lock()
+        self._reading_time = False
+
+    def _horizon(self, now: datetime) -> datetime | None:
+        """The time up to which stored raisings and clearings count (None: all of them)."""
+        return now if self._reading_time else None
 
     # -- public -----------------------------------------------------------------------
-    def process_due(self, now: datetime) -> ProcessReport:
+    def process_due(self, now: datetime, *, reading_time: bool = False) -> ProcessReport:
         """Do all work due at ``now`` (aware): recover orphaned sends, retries, first texts
         of new eligible alerts, escalations whose delay has passed (and, at once, the
-        next contact after a permanent failure)."""
+        next contact after a permanent failure), follow-up texts.
+
+        ``reading_time`` (replays): ``now`` is the replay's clock, and alerts raised or
+        cleared later in reading time (already stored by the replayed batch) are treated
+        as not raised / not cleared yet. Live (False), the database's state is the truth:
+        a device clock a little ahead of the server's never delays a first text."""
         if now.tzinfo is None:
             raise ValueError(f"naive now={now!r}: pass an aware UTC datetime")
         with self._lock:
+            self._reading_time = reading_time
             report = ProcessReport()
             self._recover_orphans(now, report)
             self._retry_due(now, report)
@@ -164,10 +189,41 @@ class NotificationService:
             return report
 
     def next_due(self) -> datetime | None:
-        """The earliest time :meth:`process_due` has work (an escalation step or a retry;
-        new alerts are due at once): replays step the notifier at these times."""
+        """The earliest time :meth:`process_due` has work: a new alert's first text (at
+        the alert's time), an escalation step, a retry, a follow-up text."""
+        always, never = self._kinds()
         with self._sessions() as session:
-            return repo.next_due_at(session)
+            times = [
+                repo.next_due_at(session),
+                repo.first_text_due_at(
+                    session,
+                    severities=self.policy.text_severities,
+                    always_kinds=always,
+                    never_kinds=never,
+                    actor=ACTOR,
+                ),
+                repo.follow_up_due_at(
+                    session, actor=ACTOR, acked_marker=RESPONDING_MARK, cleared_marker=CLEAR_MARK
+                ),
+            ]
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
+
+    def process_until(self, now: datetime, max_steps: int = 10_000) -> ProcessReport:
+        """Reading-time mode (replays): run :meth:`process_due` at every due time up to
+        ``now``, each at its own second, then at ``now``. A text due at 02:50:00 is sent
+        at 02:50:00 reading time however far past it the replayed batch went, so every
+        replay writes the same ``alertEvents``, and escalation delays are kept exactly."""
+        total = ProcessReport()
+        last: datetime | None = None
+        for _ in range(max_steps):
+            due = self.next_due()
+            if due is None or due > now or (last is not None and due <= last):
+                break  # (the same due time twice: its work cannot be done yet)
+            _add(total, self.process_due(due, reading_time=True))
+            last = due
+        _add(total, self.process_due(now, reading_time=True))
+        return total
 
     def run_forever(
         self,
@@ -191,9 +247,13 @@ class NotificationService:
                 wake.clear()
 
     # -- first texts and escalation ----------------------------------------------------
-    def _first_texts(self, now: datetime, report: ProcessReport) -> None:
+    def _kinds(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(kinds that always text, kinds that never do)."""
         stress = (HIGH_STRESS,)
-        always, never = ((SOS, *stress), ()) if self.policy.text_high_stress else ((SOS,), stress)
+        return ((SOS, *stress), ()) if self.policy.text_high_stress else ((SOS,), stress)
+
+    def _first_texts(self, now: datetime, report: ProcessReport) -> None:
+        always, never = self._kinds()
         with self._sessions() as session:
             pending = repo.alerts_awaiting_first_text(
                 session,
@@ -201,7 +261,7 @@ class NotificationService:
                 always_kinds=always,
                 never_kinds=never,
                 actor=ACTOR,
-                now=now,
+                now=self._horizon(now),
             )
         for alert, state in pending:
             if not self.policy.texts(state.kind, alert.severity):
@@ -213,7 +273,7 @@ class NotificationService:
         """Escalations that are due, and first texts deferred by the rate limit (those
         first: they tell a contact about the alert at all)."""
         with self._sessions() as session:
-            due = repo.due_escalations(session, now)
+            due = repo.due_escalations(session, now, self._horizon(now))
         for alert, _state in due:
             index = self._advance(alert.id, now, report)
             if index == 0:
@@ -256,7 +316,7 @@ class NotificationService:
             plan=plan,
             next_index=next_index,
             next_due=next_due,
-            cleared=state.clearedAt is not None and state.clearedAt <= now,
+            cleared=_cleared_by(state, self._horizon(now)),
             ended="escalation_ended" in events,
             reached=reached,
             follow_ups=follow_ups,
@@ -436,7 +496,11 @@ class NotificationService:
             time_zone=repo.contact_time_zone(session, contact.id) if contact else None,
             escalation_level=level,
             tried=tried,
-            location=(fix.lat, fix.lon, fix.accM) if fix is not None else None,
+            location=(
+                (fix.lat, fix.lon, fix.accM)
+                if fix is not None and state.kind in self.policy.fast_kinds
+                else None
+            ),
             link=alert_link(base, alert.id),
         )
 
@@ -444,7 +508,11 @@ class NotificationService:
     def _follow_ups(self, now: datetime, report: ProcessReport) -> None:
         with self._sessions() as session:
             due = repo.alerts_needing_follow_up(
-                session, now, actor=ACTOR, acked_marker=RESPONDING_MARK, cleared_marker=CLEAR_MARK
+                session,
+                self._horizon(now),
+                actor=ACTOR,
+                acked_marker=RESPONDING_MARK,
+                cleared_marker=CLEAR_MARK,
             )
         for alert_id in due:
             self._follow_up(alert_id, now, report)
@@ -460,7 +528,7 @@ class NotificationService:
             events: list[tuple[str, Reply | AlertCleared]] = []
             if alert.acknowledged and not _has_event(session, alert_id, RESPONDING_MARK):
                 events.append((RESPONDING_MARK, Reply(acknowledger(session, alert_id), now)))
-            cleared = state.clearedAt is not None and state.clearedAt <= now
+            cleared = _cleared_by(state, self._horizon(now))
             if cleared and not _has_event(session, alert_id, CLEAR_MARK):
                 events.append((CLEAR_MARK, AlertCleared(now)))
             to_send: list[tuple[int, str, str, str]] = []
@@ -555,33 +623,55 @@ class NotificationService:
     def _schedule_retry(
         self, row_id: int, error: TransientSendError, now: datetime, report: ProcessReport
     ) -> None:
-        with self._sessions.begin() as session:
-            row = session.get(SmsNotification, row_id)
-            assert row is not None
-            retried_s = (now - row.createdAt).total_seconds()
-            if row.attempts >= self.policy.max_attempts and retried_s >= self.policy.retry_for_s:
-                exhausted = SendError(
-                    f"gave up after {row.attempts} attempts in {retried_s:.0f} s: {error}"
-                )
-                self._fail_row(session, row, exhausted, now)
-                report.failed += 1
-                return
-            delay_s = self.policy.retry_delay_s(row.attempts, self._rng)
-            row.status = repo.UNCONFIRMED if error.maybe_sent else repo.RETRYING
-            row.lastError, row.updatedAt = str(error), now
-            row.nextAttemptAt = now + timedelta(seconds=delay_s)
-            alert_id, attempts = row.alertId, row.attempts
-        report.retry_scheduled += 1
-        log.warning(
-            "alert %d: attempt %d failed (%s); retry in %.1f s", alert_id, attempts, error, delay_s
-        )
+        event = SendFailed(now, str(error), True, error.maybe_sent, self._rng.random())
+        self._message_event(row_id, event, report)
 
     def _give_up(self, row_id: int, error: SendError, now: datetime, report: ProcessReport) -> None:
+        self._message_event(row_id, SendFailed(now, str(error), False), report, code=error.code)
+
+    def _message_event(
+        self,
+        row_id: int,
+        event: MessageEvent,
+        report: ProcessReport,
+        *,
+        code: int | None = None,
+    ) -> tuple[MessageEffect, ...]:
+        """Load one message, step it (:func:`notifier.delivery.message_step`), persist the
+        row and return the effects the caller carries out (look up, resend, adopt)."""
         with self._sessions.begin() as session:
             row = session.get(SmsNotification, row_id)
             assert row is not None
-            self._fail_row(session, row, error, now)
-        report.failed += 1
+            message = Message(attempts=row.attempts, claimed_at=row.createdAt, status=row.status)
+            if isinstance(event, LookupAnswered) and event.error is not None:
+                row.attempts += 1
+            _, effects = message_step(message, event, self.policy.retry_bounds)
+            for effect in effects:
+                if isinstance(effect, ScheduleRetry):
+                    row.status, row.lastError = effect.status, effect.error
+                    row.updatedAt, row.nextAttemptAt = event.now, effect.at
+                    if isinstance(event, Orphaned):
+                        report.recovered += 1
+                        log.warning(
+                            "alert %d: message to %s was interrupted; will confirm before "
+                            "resending",
+                            row.alertId,
+                            row.recipient,
+                        )
+                    else:
+                        report.retry_scheduled += 1
+                        log.warning(
+                            "alert %d: attempt %d failed (%s); retry in %.1f s",
+                            row.alertId,
+                            row.attempts,
+                            effect.error,
+                            (effect.at - event.now).total_seconds(),
+                        )
+                elif isinstance(effect, GiveUp):
+                    error = SendError(effect.error, code=code)
+                    self._fail_row(session, row, error, event.now, status=effect.status)
+                    report.failed += 1
+        return effects
 
     def _fail_row(
         self,
@@ -601,16 +691,10 @@ class NotificationService:
 
     # -- retries and recovery -------------------------------------------------------------
     def _recover_orphans(self, now: datetime, report: ProcessReport) -> None:
-        with self._sessions.begin() as session:
-            for row in repo.orphaned_claims(session):
-                row.status, row.nextAttemptAt, row.updatedAt = repo.UNCONFIRMED, now, now
-                row.lastError = "process stopped during the API call; outcome unknown"
-                report.recovered += 1
-                log.warning(
-                    "alert %d: message to %s was interrupted; will confirm before resending",
-                    row.alertId,
-                    row.recipient,
-                )
+        with self._sessions() as session:
+            orphans = [row.id for row in repo.orphaned_claims(session)]
+        for row_id in orphans:
+            self._message_event(row_id, Orphaned(now), report)
 
     def _retry_due(self, now: datetime, report: ProcessReport) -> None:
         with self._sessions() as session:
@@ -657,26 +741,18 @@ class NotificationService:
     ) -> bool:
         """Settle an unconfirmed row; True when it must be (re)sent. A call cannot be
         looked up (Twilio's call list has no body to match): it follows the policy."""
-        if channel == Channel.CALL or not isinstance(self._sender, SentMessageLookup):
-            if self.policy.resend_unconfirmed:
-                return True
-            with self._sessions.begin() as session:
-                row = session.get(SmsNotification, row_id)
-                assert row is not None
-                unknown = SendError("outcome unknown and the provider cannot be asked; not resent")
-                self._fail_row(session, row, unknown, now, status="unknown")
-            report.failed += 1
-            return False
+        can_look_up = channel != Channel.CALL and isinstance(self._sender, SentMessageLookup)
+        effects = self._message_event(row_id, RetryUnconfirmed(now, can_look_up), report)
+        if not any(isinstance(e, LookUp) for e in effects):
+            return any(isinstance(e, Resend) for e in effects)
+        assert isinstance(self._sender, SentMessageLookup)
         try:
             found = self._sender.find_sent(phone, body)
         except SendError as error:
-            retry = TransientSendError(f"lookup failed: {error}", maybe_sent=True)
-            with self._sessions.begin() as session:
-                row = session.get(SmsNotification, row_id)
-                assert row is not None
-                row.attempts += 1
-            self._schedule_retry(row_id, retry, now, report)
+            answered = LookupAnswered(now, False, str(error), self._rng.random())
+            self._message_event(row_id, answered, report)
             return False
+        effects = self._message_event(row_id, LookupAnswered(now, found is not None), report)
         if found is None:
             log.info("notification %d: provider has no such text; sending it", row_id)
             return True
@@ -694,6 +770,10 @@ def escalate_now(session: Session, row: SmsNotification, now: datetime) -> None:
         return
     if state.escalationLevel == row.escalationLevel:
         state.nextEscalationAt = now
+
+
+def _cleared_by(state: AlertState, horizon: datetime | None) -> bool:
+    return state.clearedAt is not None and (horizon is None or state.clearedAt <= horizon)
 
 
 def notifier_event_types(session: Session, alert_id: int) -> list[str]:
@@ -743,3 +823,8 @@ def alert_link(public_base_url: str | None, alert_id: int) -> str | None:
         return None
     host = public_base_url.rstrip("/").removeprefix("https://").removeprefix("http://")
     return f"{host}/a/{alert_id}"
+
+
+def _add(total: ProcessReport, report: ProcessReport) -> None:
+    for f in fields(ProcessReport):
+        setattr(total, f.name, getattr(total, f.name) + getattr(report, f.name))

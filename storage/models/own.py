@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Float,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -275,8 +275,8 @@ class UserLocation(Base):
     __tablename__ = "userLocations"
 
     userId: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    lat: Mapped[float] = mapped_column(Float, nullable=False)
-    lon: Mapped[float] = mapped_column(Float, nullable=False)
-    accM: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lat: Mapped[float] = mapped_column(Double, nullable=False)
+    lon: Mapped[float] = mapped_column(Double, nullable=False)
+    accM: Mapped[float | None] = mapped_column(Double, nullable=True)
     fixAt: Mapped[datetime] = mapped_column(UtcTimestamp, nullable=False)
     updatedAt: Mapped[datetime] = mapped_column(UtcTimestamp, nullable=False)

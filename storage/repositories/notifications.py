@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy import true as sa_true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from storage.models import (
     AlertEvent,
@@ -161,11 +162,19 @@ def messages_of_alert(session: Session, alert_id: int) -> list[SmsNotification]:
 
 
 def alerts_needing_follow_up(
-    session: Session, now: datetime, *, actor: str, acked_marker: str, cleared_marker: str
+    session: Session,
+    now: datetime | None,
+    *,
+    actor: str,
+    acked_marker: str,
+    cleared_marker: str,
 ) -> list[int]:
     """Alerts with an alert message sent, acknowledged (without ``acked_marker`` event) or
-    cleared at or before ``now`` (without ``cleared_marker``): their follow-up texts
-    ("X is responding", all-clear) are due."""
+    cleared (at or before ``now`` when given; without ``cleared_marker``): their follow-up
+    texts ("X is responding", all-clear) are due."""
+    cleared_by = (
+        AlertState.clearedAt <= now if now is not None else AlertState.clearedAt.is_not(None)
+    )
     sent = exists().where(
         SmsNotification.alertId == HealthAlert.id,
         SmsNotification.purpose == "alert",
@@ -186,12 +195,70 @@ def alerts_needing_follow_up(
             sent,
             or_(
                 and_(HealthAlert.acknowledged.is_(True), ~marked(acked_marker)),
-                and_(AlertState.clearedAt <= now, ~marked(cleared_marker)),
+                and_(cleared_by, ~marked(cleared_marker)),
             ),
         )
         .order_by(HealthAlert.id)
     )
     return list(session.scalars(query))
+
+
+def first_text_due_at(
+    session: Session,
+    *,
+    severities: Collection[str],
+    always_kinds: Collection[str],
+    never_kinds: Collection[str],
+    actor: str,
+) -> datetime | None:
+    """When the oldest alert still awaiting its first text was raised (it was open then,
+    whether or not it has cleared since: a replay stores later clearings early)."""
+    has_text = exists().where(SmsNotification.alertId == HealthAlert.id)
+    handled = exists().where(AlertEvent.alertId == HealthAlert.id, AlertEvent.actor == actor)
+    oldest: datetime | None = session.scalar(
+        select(func.min(HealthAlert.createdAt))
+        .join(AlertState, AlertState.alertId == HealthAlert.id)
+        .where(
+            or_(AlertState.clearedAt.is_(None), AlertState.clearedAt > HealthAlert.createdAt),
+            HealthAlert.acknowledged.is_not(True),
+            or_(HealthAlert.severity.in_(list(severities)), AlertState.kind.in_(always_kinds)),
+            AlertState.kind.not_in(list(never_kinds)),
+            ~has_text,
+            ~handled,
+        )
+    )
+    return oldest
+
+
+def follow_up_due_at(
+    session: Session, *, actor: str, acked_marker: str, cleared_marker: str
+) -> datetime | None:
+    """When the earliest pending all-clear became due (its alert's clearing time), or the
+    earliest pending "is responding" (its acknowledgement time)."""
+    sent = exists().where(
+        SmsNotification.alertId == AlertState.alertId,
+        SmsNotification.purpose == "alert",
+        SmsNotification.sentAt.is_not(None),
+    )
+
+    def marked(marker: str) -> ColumnElement[bool]:
+        mark = aliased(AlertEvent)
+        return exists().where(
+            mark.alertId == AlertState.alertId, mark.actor == actor, mark.eventType == marker
+        )
+
+    cleared: datetime | None = session.scalar(
+        select(func.min(AlertState.clearedAt)).where(
+            sent, AlertState.clearedAt.is_not(None), ~marked(cleared_marker)
+        )
+    )
+    acked: datetime | None = session.scalar(
+        select(func.min(AlertEvent.createdAt))
+        .join(AlertState, AlertState.alertId == AlertEvent.alertId)
+        .where(AlertEvent.eventType == "acknowledged", sent, ~marked(acked_marker))
+    )
+    times = [t for t in (cleared, acked) if t is not None]
+    return min(times) if times else None
 
 
 def next_due_at(session: Session) -> datetime | None:
@@ -274,10 +341,12 @@ def alerts_awaiting_first_text(
     Oldest first."""
     has_text = exists().where(SmsNotification.alertId == HealthAlert.id)
     handled = exists().where(AlertEvent.alertId == HealthAlert.id, AlertEvent.actor == actor)
+    created = HealthAlert.createdAt <= now if now is not None else sa_true()
     query = (
         select(HealthAlert, AlertState)
         .join(AlertState, AlertState.alertId == HealthAlert.id)
         .where(
+            created,
             _open_at(now),
             HealthAlert.acknowledged.is_not(True),
             or_(HealthAlert.severity.in_(list(severities)), AlertState.kind.in_(always_kinds)),
@@ -298,8 +367,11 @@ def _open_at(now: datetime | None) -> ColumnElement[bool]:
     return or_(AlertState.clearedAt.is_(None), AlertState.clearedAt > now)
 
 
-def due_escalations(session: Session, now: datetime) -> list[tuple[HealthAlert, AlertState]]:
-    """Open, unacknowledged alerts whose ``nextEscalationAt`` has come. Order of
+def due_escalations(
+    session: Session, now: datetime, horizon: datetime | None = None
+) -> list[tuple[HealthAlert, AlertState]]:
+    """Open (at ``horizon``, when given: see :func:`_open_at`), unacknowledged alerts
+    whose ``nextEscalationAt`` has come. Order of
     priority (what a held-back budget is spent on first): alerts never texted yet
     (deferred by the rate limit), then critical ones, then by due time."""
     has_text = exists().where(SmsNotification.alertId == HealthAlert.id)
@@ -308,7 +380,7 @@ def due_escalations(session: Session, now: datetime) -> list[tuple[HealthAlert, 
         .join(AlertState, AlertState.alertId == HealthAlert.id)
         .where(
             AlertState.nextEscalationAt <= now,
-            _open_at(now),
+            _open_at(horizon),
             HealthAlert.acknowledged.is_not(True),
         )
         .order_by(

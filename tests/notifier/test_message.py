@@ -108,7 +108,7 @@ def test_text_has_who_what_when_value_advice() -> None:
     text = render_alert_text(_facts(heart_rate_bpm=156, time_zone="Europe/Paris"))
     assert text == (
         "URGENT vitals: Jane Doe - high heart rate, HR 156 bpm, at 03:14 CET 24 Nov. "
-        "Call them to check how they feel. Reply ACK if you are on it"
+        "Call to check on them. Reply ACK if you are on it"
     )
 
 

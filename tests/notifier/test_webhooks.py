@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -16,10 +17,13 @@ from twilio.request_validator import RequestValidator
 
 from notifier.errors import NotifierConfigError
 from notifier.inbound import is_acknowledgement
+from notifier.policy import NotificationPolicy
+from notifier.senders import TwilioSender
 from notifier.service import NotificationService
 from notifier.webhooks import webhook_router
-from storage.models import AlertEvent, HealthAlert
+from storage.models import AlertEvent, AlertState, HealthAlert
 from storage.repositories.notifications import Delivery, deliveries_of_alert
+from storage.repositories.people import add_contact, add_user
 from tests.notifier.conftest import ANNA, BEN, PUBLIC_URL, T0, Family, raise_alert, seconds
 from tests.notifier.fake_twilio import FakeTwilio
 
@@ -262,3 +266,121 @@ def test_router_needs_token_and_url(sessions: sessionmaker[Session]) -> None:
         webhook_router(sessions, auth_token="", public_base_url=PUBLIC_URL)
     with pytest.raises(NotifierConfigError, match=r"vitals\.example\.org"):
         webhook_router(sessions, auth_token="t", public_base_url="vitals.example.org")
+
+
+GATHER_PATH = "/webhooks/twilio/voice/gather"
+VOICE_STATUS_PATH = "/webhooks/twilio/voice/status"
+
+
+def test_replayed_ack_is_ignored_and_never_acknowledges_a_later_alert(
+    sessions: sessionmaker[Session],
+    service: NotificationService,
+    fake: FakeTwilio,
+    family: Family,
+    client: TestClient,
+    clock: Clock,
+) -> None:
+    """Issue 17 item 9: a captured, validly signed ACK re-posted later changes nothing,
+    and an ACK never acknowledges an alert texted after it arrived."""
+    first = raise_alert(sessions, family.user_id)
+    service.process_due(T0)
+    params = {"From": ANNA, "Body": "ACK", "MessageSid": "SMcaptured"}
+    assert "acknowledged" in post_signed(client, fake.auth_token, SMS_PATH, params).text
+    later_at = T0 + seconds(7200)
+    later = raise_alert(sessions, family.user_id, "low_heart_rate", at=later_at, heart_rate=28)
+    service.process_due(later_at)
+    clock.now = later_at + seconds(30)
+    replay = post_signed(client, fake.auth_token, SMS_PATH, params)
+    assert replay.status_code == 200 and "<Message>" not in replay.text
+    assert acknowledged(sessions, first) and not acknowledged(sessions, later)
+    # an ACK that arrived (by Twilio's clock here) before the text was sent: nothing
+    clock.now = later_at - seconds(1)
+    early = {"From": ANNA, "Body": "ACK", "MessageSid": "SMearly"}
+    assert "no open alert" in post_signed(client, fake.auth_token, SMS_PATH, early).text
+    assert not acknowledged(sessions, later)
+
+
+def test_one_number_two_wearers_acknowledges_the_most_recent_and_names_it(
+    sessions: sessionmaker[Session],
+    service: NotificationService,
+    fake: FakeTwilio,
+    family: Family,
+    client: TestClient,
+    clock: Clock,
+) -> None:
+    """Issue 17 item 10: Anna is a contact of Jane and of her father Tom. One "ok"
+    acknowledges only the alert she was texted about last (Tom's), names Tom, and says
+    that Jane's is still open; a second ACK acknowledges Jane's."""
+    with sessions.begin() as session:
+        tom = add_user(session, open_id="oauth-tom", name="Tom Doe")
+        add_contact(session, user_id=tom.id, name="Anna", phone=ANNA, is_primary=True)
+        tom_id = tom.id
+    jane_alert = raise_alert(sessions, family.user_id)
+    service.process_due(T0)
+    tom_alert = raise_alert(sessions, tom_id, at=T0 + seconds(20))
+    service.process_due(T0 + seconds(20))
+    reply = post_signed(
+        client, fake.auth_token, SMS_PATH, {"From": ANNA, "Body": "ok", "MessageSid": "SMa"}
+    )
+    assert "Alert for Tom Doe acknowledged" in reply.text
+    assert "An alert for Jane Doe is still open: reply ACK again" in reply.text
+    assert acknowledged(sessions, tom_alert) and not acknowledged(sessions, jane_alert)
+    again = post_signed(
+        client, fake.auth_token, SMS_PATH, {"From": ANNA, "Body": "ACK", "MessageSid": "SMb"}
+    )
+    assert "Alert for Jane Doe acknowledged" in again.text and "still open" not in again.text
+    assert acknowledged(sessions, jane_alert)
+
+
+def test_ack_after_the_alert_cleared_is_recorded(
+    sessions: sessionmaker[Session],
+    service: NotificationService,
+    fake: FakeTwilio,
+    family: Family,
+    client: TestClient,
+) -> None:
+    alert_id = raise_alert(sessions, family.user_id)
+    service.process_due(T0)
+    with sessions.begin() as session:
+        state = session.get(AlertState, alert_id)
+        assert state is not None
+        state.clearedAt = T0 + seconds(30)
+    params = {"From": ANNA, "Body": "ACK", "MessageSid": "SMlate"}
+    reply = post_signed(client, fake.auth_token, SMS_PATH, params)
+    assert "had already cleared; your answer is recorded" in reply.text
+    assert acknowledged(sessions, alert_id)
+    assert ("cleared_ack", f"contact:{family.anna}") in event_rows(sessions, alert_id)
+
+
+def test_pressing_1_on_a_call_acknowledges_and_busy_moves_on(
+    sessions: sessionmaker[Session],
+    sender: TwilioSender,
+    policy: NotificationPolicy,
+    fake: FakeTwilio,
+    family: Family,
+    client: TestClient,
+) -> None:
+    service = NotificationService(sessions, sender, replace(policy, text_rounds=1))
+    alert_id = raise_alert(sessions, family.user_id)
+    for step in range(4):  # three texts, then the first call (Anna)
+        service.process_due(T0 + seconds(300 * step))
+    call_sid = fake.calls[0]["sid"]
+    busy = {"CallSid": call_sid, "CallStatus": "busy"}
+    assert post_signed(client, fake.auth_token, VOICE_STATUS_PATH, busy).status_code == 204
+    assert service.process_due(T0 + seconds(901)).escalations == 1  # Ben is called at once
+    assert fake.calls_to(BEN) == 1
+    ben_call = fake.calls[1]["sid"]
+    nothing = {"CallSid": ben_call, "Digits": "7"}
+    said = post_signed(client, fake.auth_token, GATHER_PATH, nothing)
+    assert "Not acknowledged" in said.text and not acknowledged(sessions, alert_id)
+    replayed = post_signed(client, fake.auth_token, GATHER_PATH, {**nothing, "Digits": "1"})
+    assert "Goodbye." in replayed.text and not acknowledged(sessions, alert_id)  # one per call
+    service.process_due(T0 + seconds(1201))
+    cara_call = fake.calls[2]["sid"]
+    said = post_signed(client, fake.auth_token, GATHER_PATH, {"CallSid": cara_call, "Digits": "1"})
+    assert "Thank you. The alert for Jane Doe is acknowledged" in said.text
+    assert acknowledged(sessions, alert_id)
+    assert ("acknowledged", f"contact:{family.cara}") in event_rows(sessions, alert_id)
+    answered = {"CallSid": cara_call, "CallStatus": "in-progress"}
+    assert post_signed(client, fake.auth_token, VOICE_STATUS_PATH, answered).status_code == 204
+    assert ("call_answered", "twilio") in event_rows(sessions, alert_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from tqdm import tqdm
@@ -13,6 +14,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from ingest.replay import Replayer, ReplayReport, read_trace
 from simulators.errors import SimulatorError
 from simulators.publisher import publish_trace
+from storage.types import utc_from_ms
 from vitals.commands.common import DbMode, Subparsers, add_command, open_database
 from vitals.commands.register import register_manifest
 from vitals.errors import VitalsError
@@ -43,6 +45,14 @@ def register(subparsers: Subparsers) -> None:
         "--register",
         action="store_true",
         help="create the trace's users, devices and contacts (from its manifest) first",
+    )
+    parser.add_argument(
+        "--notifier-after",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep the notifier's reading-time clock running this long after the last "
+        "reading, so the escalations of the trace's last alerts play out (default 0)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -90,11 +100,14 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         replayer = Replayer(
             pipeline.processor,
             speed=args.speed,
-            clock_step=pipeline.notifier.process_due,
+            clock_step=pipeline.notifier.process_until,
             on_progress=progress,
         )
         try:
             report = replayer.run(read_trace(args.trace))
+            if args.notifier_after > 0 and report.reading_time_ms:
+                end = utc_from_ms(report.reading_time_ms)
+                pipeline.notifier.process_until(end + timedelta(seconds=args.notifier_after))
         finally:
             bar.close()
     print(_summary(report))

@@ -87,9 +87,9 @@ def upgrade() -> None:
         op.create_table(
             "userLocations",
             sa.Column("userId", sa.Integer(), autoincrement=False, nullable=False),
-            sa.Column("lat", sa.Float(), nullable=False),
-            sa.Column("lon", sa.Float(), nullable=False),
-            sa.Column("accM", sa.Float(), nullable=True),
+            sa.Column("lat", sa.Double(), nullable=False),
+            sa.Column("lon", sa.Double(), nullable=False),
+            sa.Column("accM", sa.Double(), nullable=True),
             sa.Column("fixAt", sa.TIMESTAMP(), nullable=False),
             sa.Column("updatedAt", sa.TIMESTAMP(), nullable=False),
             sa.PrimaryKeyConstraint("userId", name=op.f("pk_userLocations")),

@@ -43,6 +43,14 @@ def one_line_error(run: subprocess.CompletedProcess[str], *needles: str) -> str:
     return lines[0]
 
 
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The same command in this process (cheaper than a subprocess, for the outputs)."""
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 @pytest.fixture
 def migrated(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'migrated.db'}"
@@ -50,12 +58,18 @@ def migrated(tmp_path: Path) -> str:
     return url
 
 
-def test_reading_commands_refuse_a_missing_sqlite_file(tmp_path: Path) -> None:
-    for args in (("alerts",), ("status",), ("keys", "list"), ("users", "list")):
-        run = vitals(*args, cwd=tmp_path)
-        assert run.returncode == 2, (args, run.stderr)
-        one_line_error(run, "vitals.db does not exist", "--db")
-        assert "database: sqlite:///vitals.db" in run.stderr  # it says which one it used
+def test_reading_commands_refuse_a_missing_sqlite_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = vitals("alerts", cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    one_line_error(run, "vitals.db does not exist", "--db")
+    assert "database: sqlite:///vitals.db" in run.stderr  # it says which one it used
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VITALS_DATABASE_URL", raising=False)
+    for args in (("status",), ("keys", "list"), ("users", "list"), ("api",), ("run",)):
+        code, _, err = in_process(capsys, *args)
+        assert code == 2 and "vitals.db does not exist" in err, (args, err)
     assert not (tmp_path / "vitals.db").exists()  # and never creates it
     labels = tmp_path / "t.labels.jsonl"
     labels.write_text("")
@@ -120,18 +134,25 @@ def test_replay_errors_duplicates_and_progress(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "no line of" in run.stderr and "Traceback" not in run.stderr
 
+    labels = str(tmp_path / "t.labels.jsonl")
+    unreplayed = vitals("score", labels, "--db", db, cwd=tmp_path)  # only dead letters so far
+    assert unreplayed.returncode == 2
+    one_line_error(unreplayed, "holds no reading and no alert", "replay the trace")
+
     first = vitals("replay", str(trace), "--register", "--db", db, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "already in this database" not in first.stderr
     bar = first.stderr.replace("\r", "\n")
     assert "100%" in bar and "msg" in bar  # a bar with its total
+    scored = vitals("score", labels, "--db", db, cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
     again = vitals("replay", str(trace), "--register", "--db", db, cwd=tmp_path)
     assert again.returncode == 0
     assert "already in this database" in again.stderr
     assert ": 0 accepted" in again.stdout
 
 
-def test_alert_table_filters_and_ack(tmp_path: Path) -> None:
+def test_alert_table_filters_and_ack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trace = tmp_path / "sos.jsonl"
     trace.with_name("sos.users.json").write_text(
         '{"users":[{"user":7,"open_id":"sim-7","name":"Ann Lee","devices":["w7"],'
@@ -141,27 +162,28 @@ def test_alert_table_filters_and_ack(tmp_path: Path) -> None:
         '{"v":1,"user":7,"device":"w7","seq":1,"ts":1763949600000,"kind":"event","event":"sos"}\n'
     )
     db = f"sqlite:///{tmp_path / 'alerts.db'}"
-    assert vitals("replay", str(trace), "--register", "--db", db, cwd=tmp_path).returncode == 0
-    listing = vitals("alerts", "--db", db, cwd=tmp_path)
-    assert listing.returncode == 0, listing.stderr
-    header, row = listing.stdout.splitlines()[:2]
+    assert in_process(capsys, "replay", str(trace), "--register", "--quiet", "--db", db)[0] == 0
+    code, out, _ = in_process(capsys, "alerts", "--db", db)
+    assert code == 0
+    header, row = out.splitlines()[:2]
     assert header.split()[:4] == ["id", "created", "(UTC)", "severity"]
     assert "sos" in row and "Ann Lee" in row and "active" in row
     alert_id = row.split()[0]
     window = ("--since", "2025-11-24", "--until", "2025-11-25")
-    assert "sos" in vitals("alerts", "--db", db, *window, cwd=tmp_path).stdout
-    late = vitals("alerts", "--db", db, "--since", "2025-11-25", cwd=tmp_path)
-    assert late.stdout.strip() == "no alert matches"
-    ack = vitals("alerts", "ack", alert_id, "--db", db, cwd=tmp_path)
-    assert ack.returncode == 0 and f"alert {alert_id} acknowledged by cli:" in ack.stdout
-    assert "active+ack" in vitals("alerts", "--db", db, cwd=tmp_path).stdout
+    assert "sos" in in_process(capsys, "alerts", "--db", db, *window)[1]
+    late = in_process(capsys, "alerts", "--db", db, "--since", "2025-11-25")
+    assert late[1].strip() == "no alert matches"
+    code, out, _ = in_process(capsys, "alerts", "ack", alert_id, "--db", db)
+    assert code == 0 and f"alert {alert_id} acknowledged by cli:" in out
+    assert "active+ack" in in_process(capsys, "alerts", "--db", db)[1]
+    assert "cleared" not in in_process(capsys, "alerts", "--db", db, "--state", "active")[1]
     missing = vitals("alerts", "ack", "999", "--db", db, cwd=tmp_path)
     assert missing.returncode == 2
     one_line_error(missing, "alert 999 does not exist")
-    users = vitals("users", "list", "--db", db, cwd=tmp_path).stdout.splitlines()
+    users = in_process(capsys, "users", "list", "--db", db)[1].splitlines()
     assert users[0].split("\t") == ["id", "openId", "name"] and users[1].startswith("7\t")
-    contacts = vitals("contacts", "list", "--user", "7", "--db", db, cwd=tmp_path)
-    assert contacts.stdout.strip() == "user 7 has no emergency contact"
+    contacts = in_process(capsys, "contacts", "list", "--user", "7", "--db", db)[1]
+    assert contacts.strip() == "user 7 has no emergency contact"
 
 
 @pytest.mark.mosquitto

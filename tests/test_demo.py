@@ -20,6 +20,8 @@ def test_demo_raises_the_scripted_alerts_and_texts(
     assert main(["demo", "--workdir", str(workdir), "--speed", "400"]) == 0
     out = capsys.readouterr().out
     assert "Alerts raised (4)" in out
+    # the next commands point at the demo's own database, not ./vitals.db
+    assert f"vitals keys create --role admin --name demo --db sqlite:///{workdir}/vitals.db" in out
     with sqlite3.connect(workdir / "vitals.db") as db:
         kinds = sorted(k for (k,) in db.execute("SELECT kind FROM alertStates"))
         dead = db.execute("SELECT COUNT(*) FROM deadLetters").fetchone()[0]

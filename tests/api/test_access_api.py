@@ -156,7 +156,7 @@ def test_operations_need_no_key(client: TestClient, world: World) -> None:
 
 def test_page_is_served_with_a_strict_policy(client: TestClient) -> None:
     page = client.get("/")
-    assert page.status_code == 200 and "alert history" in page.text
+    assert page.status_code == 200 and "clinician console" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert client.get("/static/app.js").status_code == 200
 

@@ -6,11 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from simulators.db_queries import alerts_from_db
 from simulators.errors import SimulatorError
 from simulators.scoring import DEFAULT_TOLERANCE_MS, format_report, score_alerts
 from simulators.trace_io import read_labels, read_manifest
-from vitals.commands.common import Subparsers, add_command, open_database
+from storage.models import HealthReading
+from vitals.commands.common import Subparsers, add_command, open_database, safe_url
 from vitals.errors import VitalsError
 from vitals.settings import Settings
 
@@ -56,9 +59,19 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     except SimulatorError as error:
         raise VitalsError(str(error)) from error
     engine, _ = open_database(settings)
+    label_users = {label.user for label in labels}
+    raised = alerts_from_db(engine, open_ids)
+    with engine.connect() as connection:
+        readings = connection.scalar(select(func.count()).select_from(HealthReading))
+    if label_users and not readings and not any(a.user in label_users for a in raised):
+        raise VitalsError(
+            f"database {safe_url(settings.database_url)} holds no reading and no alert of "
+            "the labelled users: replay the trace into it first (`vitals replay TRACE "
+            "--register --db URL`) or pass the --db it was replayed into"
+        )
     report = score_alerts(
         labels,
-        alerts_from_db(engine, open_ids),
+        raised,
         user_hours=user_hours,
         tolerance_ms=int(args.tolerance_s * 1000),
     )

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from ingest.replay import read_trace
 from simulators.errors import SimulatorError
 from simulators.generate import Options, simulate
@@ -86,17 +88,22 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
                 parse_event_rates(args.events),
                 parse_time(args.start),
             )
-        tty = sys.stderr.isatty()
+        with tqdm(
+            total=1000,
+            desc="simulate",
+            unit="‰",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=None,  # only on a terminal
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
+        ) as bar:
 
-        def progress(done: float) -> None:
-            if tty:
-                print(f"\rsimulating {done:6.1%}", end="", file=sys.stderr, flush=True)
+            def progress(done: float) -> None:
+                bar.update(int(done * 1000) - bar.n)
 
-        result = simulate(plan, args.output, options, progress)
+            result = simulate(plan, args.output, options, progress)
     except SimulatorError as error:
         raise VitalsError(str(error)) from error
-    if tty:
-        print(file=sys.stderr)
     print(
         f"wrote {result.lines} payloads ({result.bytes / 1e6:.1f} MB) for {len(plan.users)} "
         f"users in {result.seconds:.1f} s to {result.trace}\n"

@@ -52,6 +52,44 @@ HOLD_NOISE_G = 0.004
 #: The SisFall device was fixed to the waist (belt buckle).
 PLACEMENT = "waist"
 
+#: Trial codes (Sucerquia et al. 2017, tables 1 and 2).
+CODES = {
+    "D01": "walking slowly",
+    "D02": "walking quickly",
+    "D03": "jogging slowly",
+    "D04": "jogging quickly",
+    "D05": "walking upstairs and downstairs slowly",
+    "D06": "walking upstairs and downstairs quickly",
+    "D07": "slowly sit in a half-height chair, wait, get up slowly",
+    "D08": "quickly sit in a half-height chair, wait, get up quickly",
+    "D09": "slowly sit in a low chair, wait, get up slowly",
+    "D10": "quickly sit in a low chair, wait, get up quickly",
+    "D11": "sitting, try to get up, collapse into the chair",
+    "D12": "sitting, lie down slowly, wait, sit up",
+    "D13": "sitting, lie down quickly, wait, sit up",
+    "D14": "lying on the back, turn to the side, wait, back",
+    "D15": "standing, bend at the knees, get up",
+    "D16": "standing, bend without bending the knees, get up",
+    "D17": "standing, get into a car, remain seated, get out",
+    "D18": "stumble while walking",
+    "D19": "gently jump without falling (reaching up)",
+    "F01": "fall forward while walking (slip)",
+    "F02": "fall backward while walking (slip)",
+    "F03": "lateral fall while walking (slip)",
+    "F04": "fall forward while walking (trip)",
+    "F05": "fall forward while jogging (trip)",
+    "F06": "vertical fall while walking (fainting)",
+    "F07": "fall while walking, hands on a table dampen it (fainting)",
+    "F08": "fall forward when trying to get up",
+    "F09": "lateral fall when trying to get up",
+    "F10": "fall forward when trying to sit down",
+    "F11": "fall backward when trying to sit down",
+    "F12": "lateral fall when trying to sit down",
+    "F13": "fall forward while sitting (fainting or falling asleep)",
+    "F14": "fall backward while sitting (fainting or falling asleep)",
+    "F15": "lateral fall while sitting (fainting or falling asleep)",
+}
+
 _NAME = re.compile(
     r"(?P<code>[DF]\d\d)_(?P<subject>S[AE]\d\d)_R(?P<rep>\d\d)\.(?:txt|csv)(?:\.gz)?"
 )
@@ -107,6 +145,8 @@ def read_trial(path: Path) -> Trial:
     except (OSError, EOFError) as error:
         raise SimulatorError(f"SisFall trial {str(path)!r} cannot be read: {error}") from error
     text = raw.decode("ascii", errors="replace").replace(";", "")
+    if not text.strip():
+        raise SimulatorError(f"SisFall trial {str(path)!r} has no samples")
     try:
         counts = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as error:

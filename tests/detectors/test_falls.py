@@ -10,7 +10,7 @@ import pytest
 
 from detectors.config import DEFAULT
 from detectors.errors import DetectorError, InvalidAccelChunk
-from detectors.falls import FallState, fall_cancel, fall_step, fall_tick
+from detectors.falls import FallState, fall_cancel, fall_step, fall_tick, is_fall
 from detectors.rules import AlertAction
 from detectors.serialize import state_from_json, state_to_json
 from tests.detectors.accel_signals import (
@@ -254,3 +254,27 @@ def test_a_second_free_fall_before_any_impact_rearms_the_impact_search(chunk_sam
     without_second = replace(trace, x_g=trace.x_g.copy(), z_g=trace.z_g.copy())
     without_second.z_g[140:155] = 1.0  # remove the real free fall: impact too late for the stumble
     assert feed(without_second, chunk_samples / 50.0)[0].pending_onset_ms is None
+
+
+def test_placement_selects_the_fitted_model_or_the_classic_rule() -> None:
+    """A soft impact (2.1 g) after a shallow dip, then still and turned 92°: a real waist
+    fall from sitting looks like this, and so does a wrist laid on the lap after sitting
+    down hard. The waist model calls it a fall; at the wrist (or unknown) the classic rule
+    does not (no free fall below 0.6 g, no impact above 2.5 g)."""
+    features = np.array([np.log(2.07), 0.62, np.log(0.004 + 0.01), -0.03])
+    assert is_fall(features, "waist")
+    assert is_fall(features, "chest")
+    for placement in ("wrist", "pocket", ""):
+        assert not is_fall(features, placement)
+    hard = np.array([np.log(4.0), 0.2, np.log(0.02 + 0.01), 0.1])  # classic fall
+    assert all(is_fall(hard, p) for p in ("waist", "wrist", ""))
+
+
+def test_the_placement_is_kept_in_the_state_and_its_checkpoint() -> None:
+    trace = make_activity("fall_forward", 50.0, 0)
+    state = FallState(placement="waist")
+    for start, x, y, z in chunks(trace, 1.0):
+        state, _ = fall_step(state, start, trace.fs_hz, x, y, z)
+    assert state.placement == "waist"
+    data = json.loads(json.dumps(state_to_json(state), allow_nan=False))
+    assert state_from_json(FallState, data) == state

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.signal import resample_poly
 
 from detectors.config import DEFAULT, DetectorConfig
 from detectors.falls import fall_candidates, fall_probability
@@ -86,14 +87,17 @@ def with_hold(xyz_g: FloatArray, hold_s: float = HOLD_S, seed: int = 0) -> Float
 
 
 def trial_candidates(
-    files: Sequence[Path], config: DetectorConfig = DEFAULT
+    files: Sequence[Path], config: DetectorConfig = DEFAULT, fs_hz: float = FS_HZ
 ) -> dict[str, FloatArray]:
-    """Candidate features of every trial (name ``F01_SA01_R01`` -> (k, 4))."""
+    """Candidate features of every trial (name ``F01_SA01_R01`` -> (k, 4)), the trials
+    resampled to ``fs_hz`` first when it is not the native 200 Hz (polyphase filter)."""
     out = {}
     for k, path in enumerate(files):
         xyz = with_hold(read_counts(path), seed=k)
+        if fs_hz != FS_HZ:
+            xyz = resample_poly(xyz, round(fs_hz), round(FS_HZ), axis=0)
         name = path.name.split(".")[0]
-        out[name] = fall_candidates(FS_HZ, xyz[:, 0], xyz[:, 1], xyz[:, 2], config)
+        out[name] = fall_candidates(fs_hz, xyz[:, 0], xyz[:, 1], xyz[:, 2], config)
     return out
 
 
@@ -146,14 +150,21 @@ def subject_folds(subjects: Sequence[str], k: int = FOLDS) -> list[list[str]]:
     return [ordered[i::k] for i in range(min(k, len(ordered)))]
 
 
-def cross_validate(cands: Mapping[str, FloatArray], k: int = FOLDS) -> dict[str, float]:
-    """Trial scores of each trial from the model fitted without its subject's fold."""
+def cross_validate(
+    cands: Mapping[str, FloatArray],
+    k: int = FOLDS,
+    test_cands: Mapping[str, FloatArray] | None = None,
+) -> dict[str, float]:
+    """Verdict (1.0 fall / 0.0) on each trial from the model fitted without its subject's
+    fold; ``test_cands`` (e.g. the same trials at another sampling rate) are scored
+    instead of ``cands`` when given."""
     folds = subject_folds([subject_of(n) for n in cands], k)
     scored: dict[str, float] = {}
+    tested = cands if test_cands is None else test_cands
     for held in folds:
         train = {n: f for n, f in cands.items() if subject_of(n) not in held}
         model = fit_model(train)
-        test = {n: f for n, f in cands.items() if subject_of(n) in held}
+        test = {n: f for n, f in tested.items() if subject_of(n) in held}
         for name, score in trial_scores(test, model.config()).items():
             scored[name] = float(score > model.threshold)
     return scored
@@ -162,8 +173,17 @@ def cross_validate(cands: Mapping[str, FloatArray], k: int = FOLDS) -> dict[str,
 def main(argv: Sequence[str] | None = None) -> FallModel:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="HZ",
+        help="also score the cross-validated models on the trials resampled to these rates",
+    )
     args = parser.parse_args(argv)
-    cands = trial_candidates(trial_files(args.data))
+    files = trial_files(args.data)
+    cands = trial_candidates(files)
     model = fit_model(cands)
     print(f"fall_weights: tuple[float, ...] = {model.weights}")
     print(f"fall_bias: float = {model.bias}")
@@ -173,6 +193,12 @@ def main(argv: Sequence[str] | None = None) -> FallModel:
     cv = cross_validate(cands)
     sens, spec = sensitivity_specificity(cv, 0.5)
     print(f"{FOLDS}-fold leave-subjects-out: sensitivity {sens:.3f}, specificity {spec:.3f}")
+    for fs_hz in args.rates:
+        resampled = trial_candidates(files, fs_hz=fs_hz)
+        sens, spec = sensitivity_specificity(cross_validate(cands, test_cands=resampled), 0.5)
+        print(
+            f"  same folds, trials at {fs_hz:g} Hz: sensitivity {sens:.3f}, specificity {spec:.3f}"
+        )
     return model
 
 

@@ -1,19 +1,25 @@
 """Fall detection from a 3-axis accelerometer: a state machine in reading time.
 
-A fall is the sequence (Kangas et al. 2008; Bourke et al. 2007/2010; sources and
-defaults in :class:`~detectors.config.DetectorConfig`):
+A fall candidate is the sequence (Kangas et al. 2008; Bourke et al. 2007/2010; sources
+and defaults in :class:`~detectors.config.DetectorConfig`):
 
-1. **free fall** -- magnitude ``|a|`` below ``fall_freefall_g`` (0.6 g) for at least
-   ``fall_freefall_min_s`` (80 ms);
-2. **impact** -- ``|a|`` above ``fall_impact_g`` (2.5 g) within ``fall_impact_window_s``
-   (1 s) of the end of the free fall (a new free fall before any impact re-arms it);
-3. **posture** -- over ``[impact + fall_settle_s, + fall_still_window_s]`` (1-4 s after
-   the impact) the wearer is *still* (std of ``|a|`` below ``fall_still_std_g``) *and*
-   the gravity vector has turned by more than ``fall_orientation_deg`` (50°) from its
-   low-pass estimate just before the free fall.
+1. **dip** -- magnitude ``|a|`` below ``fall_freefall_g`` (0.9 g): the start of a free
+   fall, however short (a second dip within ``fall_impact_window_s`` of the first keeps
+   the posture from before the first: a stumble, then the fall);
+2. **impact** -- ``|a|`` above ``fall_impact_g`` (1.8 g) within ``fall_impact_window_s``
+   (1 s) of the end of the dip;
+3. **posture window** -- ``[impact + fall_settle_s, + fall_still_window_s]`` (1-4 s after
+   the impact). A new dip-and-impact inside it (a step after a step, a second impact)
+   replaces the candidate, so a fall is not hidden behind the steps that preceded it.
 
-Both posture tests are required: stillness alone is also what sitting down hard ends
-in, a jump ends upright (often walking on), lying down gently has no free fall or impact.
+When the posture window is complete the candidate is scored by a logistic model over
+:data:`FALL_FEATURES` -- log impact peak, dip depth, log std of ``|a|`` in the posture
+window (stillness) and the cosine of the turn of the gravity vector (2 s low-pass before
+the dip vs the posture-window mean) -- and is a fall when the probability exceeds
+``fall_threshold``. The weights ship in the config and are refitted on the SisFall trials
+by ``python -m detectors.fit.fit_falls``. Neither feature alone decides: stillness alone
+is also what sitting down hard ends in, a jump ends upright, lying down gently has no
+impact.
 A detected fall is *pending* for ``fall_grace_s`` (30 s) after the posture window;
 :func:`fall_cancel` ("I'm OK") at or before the end of the grace period suppresses it,
 otherwise :func:`fall_step` / :func:`fall_tick` emit one ``open`` of ``fall_detected``
@@ -67,7 +73,25 @@ from detectors.config import DEFAULT, DetectorConfig
 from detectors.errors import InvalidAccelChunk
 from detectors.rules import AlertAction
 
-__all__ = ["AccelChunk", "FallState", "fall_cancel", "fall_step", "fall_step_chunks", "fall_tick"]
+__all__ = [
+    "FALL_FEATURES",
+    "AccelChunk",
+    "FallState",
+    "candidate_features",
+    "fall_cancel",
+    "fall_candidates",
+    "fall_probability",
+    "fall_step",
+    "fall_step_chunks",
+    "fall_tick",
+    "is_fall",
+]
+
+#: Features of a candidate, in the order of ``DetectorConfig.fall_weights``.
+FALL_FEATURES = ("log_peak_g", "dip_g", "log_still_std_g", "cos_turn")
+#: Added to the posture-window std before the log, so a perfectly still device (std 0)
+#: does not dominate the score (10 mg, a few counts of a consumer accelerometer).
+STILL_FLOOR_G = 0.01
 
 Vec3 = tuple[float, float, float]
 _ZERO: Vec3 = (0.0, 0.0, 0.0)
@@ -81,6 +105,10 @@ class FallState:
     ----------
     next_ms : float or None
         Reading time expected for the next sample (last sample + 1/fs).
+    placement : str
+        Where the device is worn (``wrist``, ``waist``, ``chest``, ``pocket``; empty when
+        unknown), from its registration: selects the fitted model or the classic rule
+        (see :func:`is_fall`).
     gravity_g : tuple of 3 float
         Low-pass (EWMA) estimate of the gravity vector at the last sample.
     low_start_ms : float or None
@@ -92,6 +120,8 @@ class FallState:
         (impact seen, accumulating the posture window).
     ref_g : tuple of 3 float
         Pre-fall gravity of the candidate.
+    ref_ms : float or None
+        Start of the dip before which ``ref_g`` was taken.
     freefall_ms, deadline_ms, impact_ms : float or None
         Candidate free-fall start, impact deadline, impact time.
     peak_g : float
@@ -100,6 +130,14 @@ class FallState:
         Count, sum and sum of squares of ``|a|`` in the posture window so far.
     post_xyz_g : tuple of 3 float
         Per-axis sums of the posture window.
+    low_min_g : float
+        Smallest ``|a|`` of the low run still open at the end of the last chunk.
+    dip_g : float
+        Smallest ``|a|`` of the candidate's low run(s) (its free-fall depth).
+    next_start_ms, next_end_ms, next_ref_g, next_dip_g : float or None, float or None, tuple, float
+        The latest low run completed after the candidate's impact (start, end, gravity
+        before it, depth): the next candidate if this one's posture window is disturbed
+        by a new impact, or is not a fall while that run's impact search is still open.
     pending_onset_ms, pending_due_ms : int or None
         A detected fall waiting for its grace period: onset (free-fall start) and the
         end of the grace period.
@@ -112,11 +150,13 @@ class FallState:
     """
 
     next_ms: float | None = None
+    placement: str = ""
     gravity_g: Vec3 = _ZERO
     low_start_ms: float | None = None
     low_ref_g: Vec3 = _ZERO
     phase: str = "idle"
     ref_g: Vec3 = _ZERO
+    ref_ms: float | None = None
     freefall_ms: float | None = None
     deadline_ms: float | None = None
     impact_ms: float | None = None
@@ -125,6 +165,12 @@ class FallState:
     post_sum_g: float = 0.0
     post_sumsq_g2: float = 0.0
     post_xyz_g: Vec3 = _ZERO
+    low_min_g: float = 0.0
+    dip_g: float = 0.0
+    next_start_ms: float | None = None
+    next_end_ms: float | None = None
+    next_ref_g: Vec3 = _ZERO
+    next_dip_g: float = 0.0
     pending_onset_ms: int | None = None
     pending_due_ms: int | None = None
     pending_peak_g: float = 0.0
@@ -417,7 +463,9 @@ def _valid_float_chunk(
 
 def _after_gap(state: FallState) -> FallState:
     """Forget everything built from contiguous samples; keep pending/cancel/cooldown."""
-    state = replace(state, next_ms=None, gravity_g=_ZERO, low_start_ms=None, low_ref_g=_ZERO)
+    state = replace(
+        state, next_ms=None, gravity_g=_ZERO, low_start_ms=None, low_ref_g=_ZERO, low_min_g=0.0
+    )
     return _to_idle(state)
 
 
@@ -427,6 +475,7 @@ def _to_idle(state: FallState) -> FallState:
         state,
         phase="idle",
         ref_g=_ZERO,
+        ref_ms=None,
         freefall_ms=None,
         deadline_ms=None,
         impact_ms=None,
@@ -435,6 +484,11 @@ def _to_idle(state: FallState) -> FallState:
         post_sum_g=0.0,
         post_sumsq_g2=0.0,
         post_xyz_g=_ZERO,
+        dip_g=0.0,
+        next_start_ms=None,
+        next_end_ms=None,
+        next_ref_g=_ZERO,
+        next_dip_g=0.0,
     )
 
 
@@ -455,6 +509,7 @@ class _Chunk:
     ff_end: NDArray[np.int64]  # index of the first sample after each completed low run
     ff_start_ms: NDArray[np.float64]  # start time of each completed low run
     ff_ref: NDArray[np.float64]  # (k, 3) gravity just before each completed low run
+    ff_min: NDArray[np.float64]  # smallest |a| of each completed low run
     impacts: NDArray[np.int64]  # indices with |a| > impact threshold
 
     def gravity_before(self, i: int) -> Vec3:
@@ -489,22 +544,33 @@ def _prepare(
     start_ms = t_ms[starts]
     before = np.vstack([np.asarray(prior3)[None, :], gravity[:-1]])  # gravity before sample i
     refs = before[starts]
+    # samples between runs are >= the threshold, so the minimum from one run's start to
+    # the next one's is the run's own minimum
+    mins = np.minimum.reduceat(mag, starts) if starts.size else np.empty(0)
     carried = state.low_start_ms is not None
     if carried and low[0] == 1:  # the run open at the end of the last chunk continues
         start_ms[0] = state.low_start_ms
         refs[0] = state.low_ref_g
+        mins[0] = min(float(mins[0]), state.low_min_g)
     elif carried:  # that run ended exactly at this chunk's first sample
         starts = np.concatenate(([0], starts))
         ends = np.concatenate(([0], ends))
         start_ms = np.concatenate((np.array([state.low_start_ms], dtype=np.float64), start_ms))
         refs = np.vstack([np.asarray(state.low_ref_g), refs])
+        mins = np.concatenate(([state.low_min_g], mins))
     open_run = ends.size > 0 and ends[-1] == low.size  # still below threshold at the end
     if open_run:
         g = refs[-1]
-        state = replace(state, low_start_ms=float(start_ms[-1]), low_ref_g=_vec(g))
+        state = replace(
+            state,
+            low_start_ms=float(start_ms[-1]),
+            low_ref_g=_vec(g),
+            low_min_g=float(mins[-1]),
+        )
         starts, ends, start_ms, refs = starts[:-1], ends[:-1], start_ms[:-1], refs[:-1]
+        mins = mins[:-1]
     else:
-        state = replace(state, low_start_ms=None, low_ref_g=_ZERO)
+        state = replace(state, low_start_ms=None, low_ref_g=_ZERO, low_min_g=0.0)
     end_ms = t_ms[ends]  # every remaining run ended inside this chunk
     long_enough = end_ms - start_ms >= cfg.fall_freefall_min_s * 1000.0 - 1e-6
     chunk = _Chunk(
@@ -516,6 +582,7 @@ def _prepare(
         ff_end=ends[long_enough].astype(np.int64),
         ff_start_ms=start_ms[long_enough],
         ff_ref=refs[long_enough],
+        ff_min=mins[long_enough],
         impacts=np.flatnonzero(mag > cfg.fall_impact_g).astype(np.int64),
     )
     last = gravity[-1]
@@ -534,7 +601,7 @@ def _quiet_chunk(
     (nearly every chunk): only the gravity estimate and the expected time move on, exactly
     as :func:`_prepare` would compute them. None when the chunk needs the full machine."""
     mag = np.sqrt(np.einsum("ij,ij->i", xyz, xyz))
-    if mag.min() < cfg.fall_freefall_g:
+    if mag.min() < cfg.fall_freefall_g and not _dips_expire(mag, dt_ms, cfg):
         return None
     alpha = 1.0 - math.exp(-dt_ms / (cfg.fall_gravity_tau_s * 1000.0))
     prior = state.gravity_g if state.next_ms is not None else tuple(float(v) for v in xyz[0])
@@ -549,16 +616,29 @@ def _quiet_chunk(
     return moved
 
 
+def _dips_expire(mag: NDArray[np.float64], dt_ms: float, cfg: DetectorConfig) -> bool:
+    """True when an idle machine ends this chunk idle again although it dips below the
+    low-g threshold: no impact at all, and the last dip ended more than the impact window
+    before the last sample (counted in samples: a small gap only adds time), so every
+    candidate it arms expires inside the chunk (walking at the waist: most chunks)."""
+    if mag.max() > cfg.fall_impact_g:
+        return False
+    last_low = int(np.flatnonzero(mag < cfg.fall_freefall_g)[-1])
+    after_ms = (mag.size - 1 - (last_low + 1)) * dt_ms
+    return after_ms >= cfg.fall_impact_window_s * 1000.0 + 1e-6
+
+
 def _vec(a: NDArray[np.float64] | Vec3) -> Vec3:
     return (float(a[0]), float(a[1]), float(a[2]))
 
 
-def _process(
+def _process(  # noqa: PLR0917 - internal, mirrors fall_step
     state: FallState,
     t_ms: NDArray[np.float64],
     dt_ms: float,
     xyz: NDArray[np.float64],
     cfg: DetectorConfig,
+    record: list[NDArray[np.float64]] | None = None,
 ) -> FallState:
     c, state = _prepare(state, t_ms, dt_ms, xyz, cfg)
     n = t_ms.size
@@ -573,7 +653,7 @@ def _process(
         elif state.phase == "impact":
             state, pos = _impact_phase(state, c, pos, cfg)
         else:
-            state, pos = _post_phase(state, c, pos, cfg)
+            state, pos = _post_phase(state, c, pos, cfg, record)
     return state
 
 
@@ -586,12 +666,21 @@ def _next_freefall(c: _Chunk, pos: int, blocked_until_ms: float | None) -> int |
 def _arm(state: FallState, c: _Chunk, k: int, cfg: DetectorConfig) -> FallState:
     """Start (or re-arm) the impact search after completed free fall ``k``."""
     end = int(c.ff_end[k])
-    keep_ref = state.phase == "impact"  # re-armed: keep the posture from before the first dip
+    # re-armed within the impact window of the first dip (a stumble, then the fall):
+    # keep the posture from before that first dip; a later dip (a chain of steps) starts
+    # afresh. The onset is the start of the dip the impact follows.
+    keep_ref = (
+        state.phase == "impact"
+        and state.ref_ms is not None
+        and c.ff_start_ms[k] - state.ref_ms <= cfg.fall_impact_window_s * 1000.0
+    )
     return replace(
         state,
         phase="impact",
         ref_g=state.ref_g if keep_ref else _vec(c.ff_ref[k]),
-        freefall_ms=state.freefall_ms if keep_ref else float(c.ff_start_ms[k]),
+        ref_ms=state.ref_ms if keep_ref else float(c.ff_start_ms[k]),
+        dip_g=min(state.dip_g, float(c.ff_min[k])) if keep_ref else float(c.ff_min[k]),
+        freefall_ms=float(c.ff_start_ms[k]),
         deadline_ms=float(c.t_ms[end]) + cfg.fall_impact_window_s * 1000.0,
     )
 
@@ -608,7 +697,7 @@ def _impact_phase(
     later = c.t_ms[c.ff_end] + cfg.fall_impact_window_s * 1000.0 > state.deadline_ms + 1e-6
     rearm = np.flatnonzero(later & (c.ff_end >= pos) & (c.ff_end <= first_hit))
     if rearm.size:  # another free fall completed before any impact: wait from its end
-        k = int(rearm[-1])
+        k = int(rearm[0])  # one at a time: each re-arm moves the deadline
         return _arm(state, c, k, cfg), int(c.ff_end[k])
     if hits.size:
         state = replace(state, phase="post", impact_ms=float(c.t_ms[first_hit]), peak_g=0.0)
@@ -619,7 +708,11 @@ def _impact_phase(
 
 
 def _post_phase(
-    state: FallState, c: _Chunk, pos: int, cfg: DetectorConfig
+    state: FallState,
+    c: _Chunk,
+    pos: int,
+    cfg: DetectorConfig,
+    record: list[NDArray[np.float64]] | None = None,
 ) -> tuple[FallState, int]:
     impact_ms, freefall_ms = state.impact_ms, state.freefall_ms
     assert impact_ms is not None
@@ -627,9 +720,14 @@ def _post_phase(
     w0 = impact_ms + cfg.fall_settle_s * 1000.0
     w1 = w0 + cfg.fall_still_window_s * 1000.0
     i0, i1 = max(pos, c.index_at(w0)), c.index_at(w1)
+    hits = c.impacts[(c.impacts >= i0) & (c.impacts < i1)]
+    disturbed = int(hits[0]) if hits.size else None
+    state = _remember_next_run(state, c, pos, i1 if disturbed is None else disturbed)
     peak = state.peak_g
     if pos < i0:
         peak = max(peak, float(c.mag[pos:i0].max()))
+    if disturbed is not None:  # a new impact in the posture window: not still, not this
+        return _next_candidate(state, c, disturbed, cfg)
     seg_mag, seg_xyz = c.mag[i0:i1], c.xyz[i0:i1]
     sums = seg_xyz.sum(axis=0) if i1 > i0 else np.zeros(3)
     state = replace(
@@ -642,25 +740,167 @@ def _post_phase(
     )
     if i1 >= c.t_ms.size:  # posture window not complete yet
         return state, c.t_ms.size
-    if _is_fall(state, cfg):
+    features = candidate_features(state)
+    if record is not None and features is not None:
+        record.append(features)
+    if features is not None and is_fall(features, state.placement, cfg):
         state = _pending(state, round(freefall_ms), round(w1), cfg)
+        return _to_idle(state), i1
+    if state.next_end_ms is not None and (
+        state.next_end_ms + cfg.fall_impact_window_s * 1000.0 >= c.t_ms[i1]
+    ):  # a low run whose impact search is still open: it is the next candidate
+        return _arm_next(state, cfg), i1
     return _to_idle(state), i1
 
 
-def _is_fall(state: FallState, cfg: DetectorConfig) -> bool:
+def _remember_next_run(state: FallState, c: _Chunk, pos: int, until: int) -> FallState:
+    """Keep the latest low run completed after the impact, in ``[pos, until]``."""
+    assert state.impact_ms is not None
+    ends = c.ff_end
+    ok = np.flatnonzero(
+        (ends >= pos)
+        & (ends <= until)
+        & (c.t_ms[np.minimum(ends, c.t_ms.size - 1)] > state.impact_ms)
+    )
+    if not ok.size:
+        return state
+    k = int(ok[-1])
+    return replace(
+        state,
+        next_start_ms=float(c.ff_start_ms[k]),
+        next_end_ms=float(c.t_ms[ends[k]]),
+        next_ref_g=_vec(c.ff_ref[k]),
+        next_dip_g=float(c.ff_min[k]),
+    )
+
+
+def _arm_next(state: FallState, cfg: DetectorConfig) -> FallState:
+    """The remembered low run becomes a candidate waiting for its impact."""
+    assert state.next_end_ms is not None
+    return replace(
+        _to_idle(state),
+        phase="impact",
+        ref_g=state.next_ref_g,
+        ref_ms=state.next_start_ms,
+        freefall_ms=state.next_start_ms,
+        dip_g=state.next_dip_g,
+        deadline_ms=state.next_end_ms + cfg.fall_impact_window_s * 1000.0,
+    )
+
+
+def _next_candidate(
+    state: FallState, c: _Chunk, hit: int, cfg: DetectorConfig
+) -> tuple[FallState, int]:
+    """A new impact at ``hit`` disturbed the posture window: it starts the next candidate
+    when a low run ended within the impact window before it, else scanning resumes."""
+    at_ms = float(c.t_ms[hit])
+    end = state.next_end_ms
+    if end is not None and at_ms - end <= cfg.fall_impact_window_s * 1000.0 + 1e-6:
+        armed = _arm_next(state, cfg)
+        return replace(armed, phase="post", impact_ms=at_ms, peak_g=0.0), hit
+    return _to_idle(state), hit
+
+
+def candidate_features(state: FallState) -> NDArray[np.float64] | None:
+    """The :data:`FALL_FEATURES` of a candidate whose posture window is complete (None
+    when the window is empty or no orientation can be computed)."""
     n = state.post_n
     if n < 2:
-        return False
+        return None
     mean = state.post_sum_g / n
     std = math.sqrt(max(state.post_sumsq_g2 / n - mean * mean, 0.0))
     post = np.asarray(state.post_xyz_g) / n
     ref = np.asarray(state.ref_g)
     norms = float(np.linalg.norm(post) * np.linalg.norm(ref))
     if norms < 1e-9:
-        return False
+        return None
     cos = float(np.clip(np.dot(post, ref) / norms, -1.0, 1.0))
-    angle_deg = math.degrees(math.acos(cos))
-    return std < cfg.fall_still_std_g and angle_deg > cfg.fall_orientation_deg
+    return np.array(
+        [math.log(max(state.peak_g, 1e-3)), state.dip_g, math.log(std + STILL_FLOOR_G), cos]
+    )
+
+
+def is_fall(
+    features: NDArray[np.float64], placement: str, config: DetectorConfig = DEFAULT
+) -> bool:
+    """The verdict on one candidate's :data:`FALL_FEATURES` for a device worn at
+    ``placement``.
+
+    At the trunk (``config.fall_model_placements``: waist, chest) the fitted logistic
+    model decides (:func:`fall_probability` above ``fall_threshold``): it was fitted on
+    real waist recordings. Elsewhere (wrist, pocket, unknown) the classic sequence
+    decides, each test on its own: a dip below ``fall_rule_dip_g``, an impact above
+    ``fall_rule_impact_g``, post-impact std below ``fall_rule_still_std_g`` and a turn
+    above ``fall_rule_turn_deg`` -- the model's weight on the turn assumes the sensor
+    turns with the trunk, which a wrist does not (an arm laid on the lap after sitting
+    down turns ~90°).
+    """
+    if placement in config.fall_model_placements:
+        return bool(fall_probability(features, config) > config.fall_threshold)
+    log_peak, dip, log_still, cos_turn = (float(v) for v in features)
+    return (
+        dip < config.fall_rule_dip_g
+        and math.exp(log_peak) > config.fall_rule_impact_g
+        and math.exp(log_still) - STILL_FLOOR_G < config.fall_rule_still_std_g
+        and math.degrees(math.acos(min(max(cos_turn, -1.0), 1.0))) > config.fall_rule_turn_deg
+    )
+
+
+def fall_probability(features: ArrayLike, config: DetectorConfig = DEFAULT) -> NDArray[np.float64]:
+    """Logistic fall probability of candidate features (rows of :data:`FALL_FEATURES`).
+
+    Parameters
+    ----------
+    features : array_like, shape (4,) or (n, 4)
+        ``log peak_g``, ``dip_g``, ``log(still_std_g + 0.01)``, ``cos turn``.
+    config : DetectorConfig
+        ``fall_weights`` (order of :data:`FALL_FEATURES`) and ``fall_bias``.
+
+    Returns
+    -------
+    ndarray
+        Probability in [0, 1] per candidate (a 0-d array for one candidate).
+    """
+    f = np.asarray(features, dtype=np.float64)
+    w = np.asarray(config.fall_weights, dtype=np.float64)
+    if f.shape[-1] != w.shape[0]:
+        raise ValueError(
+            f"fall_weights has {w.shape[0]} values, expected {f.shape[-1]} ({FALL_FEATURES})"
+        )
+    z = np.clip(f @ w + config.fall_bias, -50.0, 50.0)
+    return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+
+def fall_candidates(  # noqa: PLR0917 - the axes as fall_step takes them
+    fs_hz: float,
+    x_g: ArrayLike,
+    y_g: ArrayLike,
+    z_g: ArrayLike,
+    config: DetectorConfig = DEFAULT,
+    chunk_s: float = 1.0,
+) -> NDArray[np.float64]:
+    """Features of every candidate the state machine scores over one recording.
+
+    The same machine as :func:`fall_step` (fed in ``chunk_s`` chunks), but no candidate
+    is turned into a pending fall, so every later candidate is scored too: the rows a
+    model for :func:`fall_probability` is fitted on (``python -m detectors.fit.fit_falls``).
+
+    Returns
+    -------
+    ndarray, shape (k, 4)
+        One row of :data:`FALL_FEATURES` per candidate, in time order.
+    """
+    x, y, z = _checked_chunk(fs_hz, x_g, y_g, z_g, start_ms=0, cfg=config)
+    xyz = np.column_stack((x, y, z))
+    dt_ms = 1000.0 / fs_hz
+    per = max(1, round(chunk_s * fs_hz))
+    state = FallState()
+    record: list[NDArray[np.float64]] = []
+    for lo in range(0, len(xyz), per):
+        part = xyz[lo : lo + per]
+        t_ms = lo * dt_ms + np.arange(len(part), dtype=np.float64) * dt_ms
+        state = _process(state, t_ms, dt_ms, part, config, record)
+    return np.array(record, dtype=np.float64).reshape(-1, len(FALL_FEATURES))
 
 
 def _pending(state: FallState, onset_ms: int, detected_ms: int, cfg: DetectorConfig) -> FallState:

@@ -13,7 +13,7 @@ silently dropped and never folded into a window that was already stored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -115,6 +115,8 @@ class Engine:
         self._accel_runs: dict[int, list[tuple[AccelChunk, tuple[int, int]]]] = {}
         self._fall_actions: list[tuple[tuple[int, int], int, tuple[int, AlertAction]]] = []
         self._arrivals = 0
+        #: device id -> where it is worn (from its registration; the runner fills it)
+        self.placements: dict[str, str] = {}
 
     # -- state ----------------------------------------------------------------
     def state(self, user_id: int) -> UserState:
@@ -282,6 +284,10 @@ class Engine:
             for end in np.unique(ends):
                 if end > user.closed_until_ms:
                     user.extras_for(int(end)).add_accel(magnitude[ends == end])
+        placement = self.placements.get(reading.device_id, "")
+        if user.fall.placement != placement:  # the fall model depends on where it is worn
+            self._fold_accel_run(user)
+            user.fall = replace(user.fall, placement=placement)
         chunk = AccelChunk(reading.ts_ms, reading.fs_hz, reading.x, reading.y, reading.z)
         self._arrivals += 1
         where = (len(effects.actions), self._arrivals)

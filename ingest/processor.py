@@ -338,6 +338,7 @@ class BatchProcessor:
             return
         for record in self._read(lambda session: load_devices(session, unknown)):
             self.devices[record.device_id] = record
+            self.engine.placements[record.device_id] = record.placement or ""
             if record.last_seq is not None:
                 self.last_seq.setdefault(record.device_id, record.last_seq)
             if record.last_ts_ms is not None:
@@ -347,6 +348,7 @@ class BatchProcessor:
         """Pick up devices enabled/disabled since start (called periodically)."""
         records = self._read(load_devices)
         self.devices = {record.device_id: record for record in records}
+        self.engine.placements = {r.device_id: r.placement or "" for r in records}
 
     def _device_problem(self, reading: Reading) -> tuple[str, str] | None:
         device = self.devices.get(reading.device_id)

@@ -146,3 +146,6 @@ def main() -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+    from simulators.evaluate_falls import main_from_evaluate_real
+
+    main_from_evaluate_real()  # with --data DIR: the SisFall falls (simulators.evaluate_falls)

@@ -88,6 +88,8 @@ class UserEntry:
     name: str
     devices: tuple[str, ...]
     contacts: tuple[Contact, ...] = ()
+    #: device id -> where it is worn (wrist, waist, chest, pocket); absent = unknown
+    placements: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,7 @@ def read_manifest(path: Path) -> Manifest:
                 name=str(u["name"]),
                 devices=tuple(str(d) for d in u["devices"]),
                 contacts=tuple(Contact(**c) for c in u.get("contacts", ())),
+                placements={str(k): str(v) for k, v in (u.get("placements") or {}).items()},
             )
             for u in data["users"]
         )

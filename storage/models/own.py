@@ -41,6 +41,9 @@ class Device(Base):
     deviceId: Mapped[str] = mapped_column(String(64), primary_key=True)
     userId: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"), nullable=False, index=True)
     label: Mapped[str | None] = mapped_column(String(100))
+    #: where the device is worn: wrist, waist, chest, pocket (None = unknown); the fall
+    #: detector's model depends on it (migration 0002)
+    placement: Mapped[str | None] = mapped_column(String(16))
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("1"))
     credentialHash: Mapped[str | None] = mapped_column(String(255))
     lastSeq: Mapped[int | None] = mapped_column(BigInteger)

@@ -25,6 +25,8 @@ from storage.models import Device
 from storage.repositories.people import get_user
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+#: Where a device may be worn (the fall detector uses it; see ``detectors.falls.is_fall``).
+PLACEMENTS = ("wrist", "waist", "chest", "pocket")
 #: The token is 256 random bits, so the hash need not be slow to resist guessing;
 #: 1000 rounds (mosquitto_passwd's default is 101) keep broker CONNECTs cheap.
 PBKDF2_ROUNDS = 1000
@@ -68,6 +70,7 @@ def add_device(
     device_id: str,
     label: str | None = None,
     reserved: Iterable[str] = (PIPELINE_USER,),
+    placement: str | None = None,
 ) -> NewDevice:
     """Register a device for a user and return its one-time secret. A device id is also
     its broker user name, so the ``reserved`` broker users (the pipeline's) are refused."""
@@ -79,6 +82,10 @@ def add_device(
         raise StorageError(
             f"device id {device_id!r} is reserved: it is the pipeline's broker user name"
         )
+    if placement is not None and placement not in PLACEMENTS:
+        raise StorageError(
+            f"placement {placement!r} of device {device_id!r} is not one of {PLACEMENTS}"
+        )
     get_user(session, user_id)
     if session.get(Device, device_id) is not None:
         raise StorageError(f"device {device_id!r} is already registered")
@@ -88,6 +95,7 @@ def add_device(
             deviceId=device_id,
             userId=user_id,
             label=label,
+            placement=placement,
             enabled=True,
             credentialHash=hash_secret(secret),
             createdAt=datetime.now(UTC),

@@ -176,10 +176,18 @@ class DeviceRecord:
     enabled: bool
     last_seq: int | None
     last_ts_ms: int | None = None
+    placement: str | None = None
 
 
 def load_devices(session: Session, device_ids: Iterable[str] | None = None) -> list[DeviceRecord]:
-    query = select(Device.deviceId, Device.userId, Device.enabled, Device.lastSeq, Device.lastTsMs)
+    query = select(
+        Device.deviceId,
+        Device.userId,
+        Device.enabled,
+        Device.lastSeq,
+        Device.lastTsMs,
+        Device.placement,
+    )
     if device_ids is not None:
         query = query.where(Device.deviceId.in_(list(device_ids)))
     return [DeviceRecord(*row) for row in session.execute(query)]

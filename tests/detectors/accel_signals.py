@@ -249,12 +249,13 @@ def run_detector(
     chunk_s: float = 1.0,
     cancel_after_detection_s: float | None = None,
     start_ms: int = T0_MS,
+    placement: str = "",
 ) -> list[AlertAction]:
     """Feed a trace chunk by chunk, then tick past the grace period; return the actions.
 
     ``cancel_after_detection_s``: send a cancel this long after the fall became pending.
     """
-    state = FallState()
+    state = FallState(placement=placement)
     actions: list[AlertAction] = []
     cancel_at: int | None = None
     for c_start, x, y, z in chunks(trace, chunk_s, start_ms):
@@ -271,7 +272,9 @@ def run_detector(
 
 
 def accuracy_table(
-    seeds: range = range(20), rates: tuple[float, ...] = (25.0, 50.0, 100.0, 200.0)
+    seeds: range = range(20),
+    rates: tuple[float, ...] = (25.0, 50.0, 100.0, 200.0),
+    placement: str = "",
 ) -> dict[str, tuple[int, int]]:
     """Traces flagged as falls / traces, per activity, over seeds x rates (1 s chunks)."""
     table: dict[str, tuple[int, int]] = {}
@@ -279,7 +282,7 @@ def accuracy_table(
         flagged = total = 0
         for fs in rates:
             for seed in seeds:
-                acts = run_detector(make_activity(kind, fs, seed))
+                acts = run_detector(make_activity(kind, fs, seed), placement=placement)
                 flagged += any(a.alert_type == "fall_detected" for a in acts)
                 total += 1
         table[kind] = (flagged, total)
@@ -287,7 +290,10 @@ def accuracy_table(
 
 
 if __name__ == "__main__":
-    results = accuracy_table()
+    import sys
+
+    # python -m tests.detectors.accel_signals [PLACEMENT]: '' (classic rule) or 'waist'
+    results = accuracy_table(placement=sys.argv[1] if len(sys.argv) > 1 else "")
     print(f"{'activity':22s} {'flagged':>8s} {'total':>6s} {'rate':>6s}")
     for kind, (flagged, total) in results.items():
         print(f"{kind:22s} {flagged:8d} {total:6d} {flagged / total:6.1%}")

@@ -10,7 +10,7 @@ import pytest
 
 from detectors.config import DEFAULT
 from detectors.errors import DetectorError, InvalidAccelChunk
-from detectors.falls import FallState, fall_cancel, fall_step, fall_tick
+from detectors.falls import FallState, fall_cancel, fall_step, fall_tick, is_fall
 from detectors.rules import AlertAction
 from detectors.serialize import state_from_json, state_to_json
 from tests.detectors.accel_signals import (
@@ -61,7 +61,7 @@ def test_daily_activities_are_not_falls(kind: str, fs_hz: float) -> None:
 
 def test_negatives_really_reach_the_posture_test() -> None:
     """Jumps and hard sits do pass free fall + impact: it is posture that rejects them."""
-    loose = replace(DEFAULT, fall_orientation_deg=-1.0, fall_still_std_g=1e9)
+    loose = replace(DEFAULT, fall_rule_turn_deg=-1.0, fall_rule_still_std_g=1e9)
     for kind in ("jump", "sit_down_hard"):
         passed = 0
         for seed in SEEDS:
@@ -248,7 +248,33 @@ def stumble_then_fall(fs_hz: float) -> AccelTrace:
 def test_a_second_free_fall_before_any_impact_rearms_the_impact_search(chunk_samples: int) -> None:
     trace = stumble_then_fall(50.0)
     state = feed(trace, chunk_samples / 50.0)[0]
-    assert state.pending_onset_ms == T0_MS + 2000  # onset: the first dip, posture from before it
+    # onset: the dip the impact follows; posture from before the first dip (the stumble)
+    assert state.pending_onset_ms == T0_MS + 2800
+    assert state.pending_onset_ms is not None
     without_second = replace(trace, x_g=trace.x_g.copy(), z_g=trace.z_g.copy())
     without_second.z_g[140:155] = 1.0  # remove the real free fall: impact too late for the stumble
     assert feed(without_second, chunk_samples / 50.0)[0].pending_onset_ms is None
+
+
+def test_placement_selects_the_fitted_model_or_the_classic_rule() -> None:
+    """A soft impact (2.1 g) after a shallow dip, then still and turned 92°: a real waist
+    fall from sitting looks like this, and so does a wrist laid on the lap after sitting
+    down hard. The waist model calls it a fall; at the wrist (or unknown) the classic rule
+    does not (no free fall below 0.6 g, no impact above 2.5 g)."""
+    features = np.array([np.log(2.07), 0.62, np.log(0.004 + 0.01), -0.03])
+    assert is_fall(features, "waist")
+    assert is_fall(features, "chest")
+    for placement in ("wrist", "pocket", ""):
+        assert not is_fall(features, placement)
+    hard = np.array([np.log(4.0), 0.2, np.log(0.02 + 0.01), 0.1])  # classic fall
+    assert all(is_fall(hard, p) for p in ("waist", "wrist", ""))
+
+
+def test_the_placement_is_kept_in_the_state_and_its_checkpoint() -> None:
+    trace = make_activity("fall_forward", 50.0, 0)
+    state = FallState(placement="waist")
+    for start, x, y, z in chunks(trace, 1.0):
+        state, _ = fall_step(state, start, trace.fs_hz, x, y, z)
+    assert state.placement == "waist"
+    data = json.loads(json.dumps(state_to_json(state), allow_nan=False))
+    assert state_from_json(FallState, data) == state

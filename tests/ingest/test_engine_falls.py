@@ -56,3 +56,12 @@ def test_fall_alerts_keep_the_order_of_the_chunks_that_completed_them() -> None:
     effects = Engine().process(readings)  # one batch: both users' chunks deferred as runs
     order = [(user, action.alert_type) for user, action in effects.actions]
     assert order[:3] == [(1, "fall_detected"), (3, "sos"), (2, "fall_detected")]
+
+
+def test_the_engine_gives_the_fall_detector_the_registered_placement() -> None:
+    engine = Engine()
+    engine.placements = {"d1": "waist"}  # the processor fills it from the devices table
+    msgs = accel_messages(1, 12, 0)[:3] + accel_messages(2, 15, 0)[:3]
+    engine.process([reading for _, reading in msgs])
+    assert engine.users[1].fall.placement == "waist"
+    assert engine.users[2].fall.placement == ""  # not registered with a placement

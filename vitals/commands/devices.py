@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ingest.topics import KINDS
 from storage.models import Device
-from storage.repositories.devices import add_device, mosquitto_files, set_enabled
+from storage.repositories.devices import PLACEMENTS, add_device, mosquitto_files, set_enabled
 from vitals.commands.common import Subparsers, add_command, open_database
 from vitals.settings import Settings
 
@@ -27,6 +27,11 @@ def register(subparsers: Subparsers) -> None:
     add.add_argument("--user", type=int, required=True, help="user id the device publishes for")
     add.add_argument("--device", required=True, help="device id, also its MQTT user name")
     add.add_argument("--label", help="e.g. 'Apple Watch' or 'chest strap'")
+    add.add_argument(
+        "--placement",
+        choices=PLACEMENTS,
+        help="where it is worn; the fall detector's model depends on it (default unknown)",
+    )
     add_command(actions, "list", _list, "list devices", database=True)
     for name, enabled in (("enable", True), ("disable", False)):
         toggle = add_command(
@@ -67,6 +72,7 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
             device_id=args.device,
             label=args.label,
             reserved=[settings.mqtt_username or "vitals-ingest"],
+            placement=args.placement,
         )
     print(f"device {device.device_id} registered for user {device.user_id}")
     print(f"MQTT username: {device.device_id}")
@@ -82,7 +88,8 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         for device in session.scalars(select(Device).order_by(Device.userId, Device.deviceId)):
             state = "enabled" if device.enabled else "disabled"
             seen = device.lastSeenAt.isoformat() if device.lastSeenAt else "never"
-            print(f"{device.deviceId}\tuser {device.userId}\t{state}\tlast seen {seen}")
+            worn = device.placement or "placement unknown"
+            print(f"{device.deviceId}\tuser {device.userId}\t{worn}\t{state}\tlast seen {seen}")
     return 0
 
 

@@ -43,7 +43,12 @@ def register_manifest(trace: Path, sessions: sessionmaker[Session]) -> tuple[int
             known = set(session.scalars(select(Device.deviceId).where(Device.userId == entry.user)))
             for device_id in entry.devices:
                 if device_id not in known:
-                    add_device(session, user_id=entry.user, device_id=device_id)
+                    add_device(
+                        session,
+                        user_id=entry.user,
+                        device_id=device_id,
+                        placement=entry.placements.get(device_id),
+                    )
                     devices_created += 1
         session.flush()
     return users_created, devices_created

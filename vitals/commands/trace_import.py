@@ -8,6 +8,7 @@ from pathlib import Path
 from simulators.errors import SimulatorError
 from simulators.importers import ImportResult, import_csv, import_wfdb
 from simulators.plan import parse_time
+from simulators.sisfall import import_sisfall
 from vitals.commands.common import Subparsers, add_command
 from vitals.errors import VitalsError
 from vitals.settings import Settings
@@ -25,6 +26,24 @@ def register(subparsers: Subparsers) -> None:
     wfdb.add_argument("--ecg", action="store_true", help="also write the ECG as ecg payloads")
     csv = add_command(sources, "csv", _csv, "CSV of beats (rr_ms) or accelerometer (x,y,z)")
     csv.add_argument("file", type=Path, help="CSV with a header row")
+    sisfall = add_command(
+        sources,
+        "sisfall",
+        _sisfall,
+        "SisFall trials (3- or 9-column files): one wearer per trial, labels and users",
+    )
+    sisfall.add_argument("folder", type=Path, help="SisFall folder (SUBJECT/CODE_SUBJECT_Rnn.*)")
+    sisfall.add_argument(
+        "--hold-seconds",
+        type=float,
+        default=120.0,
+        help="seconds the final posture is held after each trial (120)",
+    )
+    sisfall.add_argument("--subjects", nargs="+", metavar="SA01", help="only these subjects")
+    sisfall.add_argument("--codes", nargs="+", metavar="F01", help="only these trial codes")
+    sisfall.add_argument("--first-user", type=int, default=1, help="user id of the first trial")
+    sisfall.add_argument("--start", help="ISO time all trials start at (2025-01-15T08:00:00Z)")
+    sisfall.add_argument("-o", "--output", type=Path, required=True, help="trace to write")
     for sub in (wfdb, csv):
         sub.add_argument("--user", type=int, required=True, help="user id in the payloads")
         sub.add_argument("--device", required=True, help="device id in the payloads")
@@ -75,3 +94,25 @@ def _csv(args: argparse.Namespace, settings: Settings) -> int:
         )
     except SimulatorError as error:
         raise VitalsError(str(error)) from error
+
+
+def _sisfall(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        result = import_sisfall(
+            args.folder,
+            args.output,
+            hold_s=args.hold_seconds,
+            first_user=args.first_user,
+            start_ms=_start(args),
+            subjects=args.subjects,
+            codes=args.codes,
+        )
+    except SimulatorError as error:
+        raise VitalsError(str(error)) from error
+    falls = sum(1 for name in result.trials if name.is_fall)
+    print(
+        f"wrote {result.lines} payloads of {len(result.trials)} trials ({falls} falls, "
+        f"{len(result.trials) - falls} activities) as users {result.users[0]}-"
+        f"{result.users[-1]} to {result.trace}"
+    )
+    return 0

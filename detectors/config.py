@@ -241,7 +241,7 @@ class DetectorConfig:
     ectopic_rel_threshold: float = 0.20
     ectopic_median_half_width: int = 5
     ectopic_pair_tolerance: float = 0.25
-    min_beats_rhythm: int = 30
+    min_beats_rhythm: int = 12
     min_nn_heart_rate: int = 5
     hr_plausible_min_bpm: float = 20.0
     hr_plausible_max_bpm: float = 250.0

@@ -202,6 +202,13 @@ function drawChart(readings, alerts, since, until, W) {
     }
     if (path) root.append(svg("path", { d: path, fill: "none", stroke: panel.color, "stroke-width": 1.6 }));
   });
+  // rhythm under the stress panel: irregular (purple), unreadable (grey, null verdict)
+  for (const point of readings.points) {
+    if (point.arrhythmia === false) continue;
+    const mark = svg("rect", { x: x(point.at) - 1.5, y: H - 24, width: 3, height: 6, fill: point.arrhythmia ? "#7a4cc2" : "#9aa4b2" });
+    mark.append(svg("title", {}, `${point.arrhythmia ? "irregular rhythm" : "rhythm unreadable"} · ${formatTime(point.at)}`));
+    root.append(mark);
+  }
   for (const alert of alerts) {
     const ax = x(alert.createdAt);
     if (ax < left || ax > W - right) continue;

@@ -12,7 +12,10 @@ artefact/ectopic removal (successive differences only between adjacent kept inte
 3. ``unexplained``: fraction of plausible intervals that are > 20 % outliers matching no
    premature/compensatory, split or missed-beat pattern (see :mod:`detectors.artifacts`).
 4. ``excluded``: fraction of plausible intervals excluded from NN.
-5. ``lag2_ratio``: | ln(RMS of NN[i+2] - NN[i] / RMSSD) |, capped at 3. Independent
+5. ``lag2_ratio``: | ln(RMS of NN[i+2] - NN[i] / RMSSD) |, capped at 3, computed as
+   | ½ ln(2 + 2ρ) | with ρ the lag-1 autocorrelation of the successive differences
+   (the products d[i]·d[i+1] are those of the turning-point count, so it costs one
+   row sum). Independent
    (AF-like) intervals have equal lag-1 and lag-2 dispersion (ratio 1, feature 0); an
    alternating rhythm that the 20 % rule does not catch (bigeminy with a late coupling,
    2:1/3:2 conduction, RR[i] ~ RR[i-2]) has lag-2 differences far below its successive
@@ -84,15 +87,14 @@ def rhythm_features(clean: CleanIntervals, td: TimeDomain) -> FloatArray:
     with np.errstate(invalid="ignore", divide="ignore"):
         feats[:, 0] = np.log(np.maximum(rmssd_ms / mean_nn_ms, 1e-4))
         # differences are 0 where not between two NN, so their product is never < 0 there
-        turning = count_per_row(with_next(diff_ms, np.multiply, 0.0) < 0.0)
-        consecutive = with_next(diff_mask, np.logical_and, False)  # NN[i], NN[i+1], NN[i+2]
-        n_consecutive = count_per_row(consecutive)
-        feats[:, 1] = turning / n_consecutive
-        lag2 = with_next(diff_ms, np.add, 0.0)  # NN[i+2] - NN[i]
-        lag2 *= consecutive
-        rms_lag2 = np.sqrt(sum_per_row(lag2 * lag2) / n_consecutive)
-        ratio = np.maximum(rms_lag2, 1e-3) / np.maximum(rmssd_ms, 1e-3)
-        feats[:, 5] = np.minimum(np.abs(np.log(ratio)), _LAG2_CAP)
+        products = with_next(diff_ms, np.multiply, 0.0)  # d[i]·d[i+1]
+        n_consecutive = count_per_row(with_next(diff_mask, np.logical_and, False))
+        feats[:, 1] = count_per_row(products < 0.0) / n_consecutive
+        # (NN[i+2] - NN[i])^2 = d[i]^2 + d[i+1]^2 + 2 d[i] d[i+1]: the lag-2 mean square
+        # over RMSSD^2 is 2 + 2 rho, rho the lag-1 autocorrelation of the differences
+        rho = sum_per_row(products) / (n_consecutive * np.maximum(rmssd_ms**2, 1e-6))
+        ratio_sq = np.maximum(2.0 + 2.0 * rho, 1e-6)
+        feats[:, 5] = np.minimum(np.abs(0.5 * np.log(ratio_sq)), _LAG2_CAP)
         sd1_sq = 0.5 * rmssd_ms**2
         sd2_sq = np.maximum(2.0 * sdnn_ms**2 - sd1_sq, 1e-6)
         feats[:, 2] = np.sqrt(sd1_sq / sd2_sq)

@@ -261,8 +261,8 @@ class DetectorConfig:
     spectrum_resample_hz: float = 4.0
 
     # rhythm (logistic model; fitted by python -m detectors.fit.fit_rhythm)
-    rhythm_weights: tuple[float, ...] = (6.4141, 6.1009, -0.0, 64.0637, -7.1781, -2.8559)
-    rhythm_bias: float = 9.5397
+    rhythm_weights: tuple[float, ...] = (4.4321, 2.1269, -0.0, 61.9832, -7.4425, -5.8627)
+    rhythm_bias: float = 8.1191
     rhythm_threshold: float = 0.5
 
     # stress

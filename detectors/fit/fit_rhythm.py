@@ -1,7 +1,8 @@
 """Fit the rhythm logistic model reproducibly on seeded synthetic and real windows.
 
 Run ``python -m detectors.fit.fit_rhythm --data ../shared/data``: it generates training
-windows (seed ``TRAIN_SEED``) of sinus/RSA, sinus + PVC/PAC ectopy (2-15 % burden) and AF
+windows (seed ``TRAIN_SEED``) of sinus/RSA, sinus + PVC/PAC ectopy (2-15 % burden), bigeminy (a
+quarter as many) and AF
 (CV 0.10-0.30, 70-150 bpm), 40-120 beats each, adds the beats that
 :func:`detectors.beats.beats_from_ecg` finds in the real CinC 2017 strips of
 ``DATA/cinc2017-dev`` (N and O labelled not AF, A labelled AF; ``~`` and strips that fail
@@ -27,7 +28,7 @@ from scipy.io import loadmat
 
 from detectors.beats import beats_from_ecg
 from detectors.config import DEFAULT, DetectorConfig
-from detectors.fit.synthetic import add_ectopy, af_rr, sinus_rr
+from detectors.fit.synthetic import add_ectopy, af_rr, bigeminy, sinus_rr
 from detectors.rhythm import RHYTHM_FEATURES, features_from_rr, irregular_probability
 
 TRAIN_SEED = 20240601
@@ -49,13 +50,15 @@ def make_dataset(seed: int, n_per_class: int) -> tuple[FloatArray, NDArray[np.in
         m = n_per_class // 4
         sinus = sinus_rr(rng, m, k, rsa_frac=(0.01, 0.10))
         ectopy = add_ectopy(rng, sinus_rr(rng, m, k, rsa_frac=(0.01, 0.10)))
+        alternating = bigeminy(rng, sinus_rr(rng, m // 4, k, rsa_frac=(0.01, 0.10)))
         af = af_rr(rng, m, k, cv=(0.10, 0.30))
-        for block, label, name in ((sinus, 0, "sinus"), (ectopy, 0, "ectopy"), (af, 1, "af")):
-            pad = np.full((m, 120), np.nan)
+        blocks = ((sinus, 0, "sinus"), (ectopy, 0, "ectopy"), (alternating, 0, "bigeminy"))
+        for block, label, name in (*blocks, (af, 1, "af")):
+            pad = np.full((block.shape[0], 120), np.nan)
             pad[:, :k] = block
             rows.append(pad)
-            labels += [label] * m
-            names += [name] * m
+            labels += [label] * block.shape[0]
+            names += [name] * block.shape[0]
     return np.vstack(rows), np.asarray(labels, np.int64), names
 
 
@@ -85,7 +88,9 @@ def evaluate(
     p = irregular_probability(features_from_rr(rr, config), config)
     called = p > config.rhythm_threshold
     arr = np.asarray(names)
-    return {name: float(called[arr == name].mean()) for name in ("sinus", "ectopy", "af")}
+    return {
+        name: float(called[arr == name].mean()) for name in ("sinus", "ectopy", "bigeminy", "af")
+    }
 
 
 def fit_weights(
@@ -164,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     rates = evaluate(DetectorConfig(rhythm_weights=w, rhythm_bias=b))
     print(
         f"held-out synthetic: AF sensitivity {rates['af']:.4f}, sinus specificity "
-        f"{1 - rates['sinus']:.4f}, sinus+ectopy specificity {1 - rates['ectopy']:.4f}"
+        f"{1 - rates['sinus']:.4f}, sinus+ectopy specificity {1 - rates['ectopy']:.4f}, "
+        f"bigeminy specificity {1 - rates['bigeminy']:.4f}"
     )
 
 

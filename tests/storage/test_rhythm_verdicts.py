@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from simulators.db_queries import rhythm_verdict_counts
 from storage.models import HealthReading
 from storage.repositories.history import readings_series
 from storage.repositories.ingest import ReadingRow, insert_readings
@@ -16,7 +17,7 @@ T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def test_unreadable_window_is_stored_and_read_back_as_null(
-    sessions: sessionmaker[Session],
+    engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     verdicts = [True, False, None, None, None, False]  # irregular, regular, unreadable x3
     with sessions.begin() as session:
@@ -39,3 +40,5 @@ def test_unreadable_window_is_stored_and_read_back_as_null(
     assert [p.arrhythmia for p in raw.points] == verdicts
     assert bucketed.bucket_seconds == 120
     assert [p.arrhythmia for p in bucketed.points] == [True, None, False]
+    # vitals score counts them apart
+    assert rhythm_verdict_counts(engine) == {"irregular": 1, "regular": 2, "unreadable": 3}

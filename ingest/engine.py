@@ -48,9 +48,12 @@ class EngineConfig:
     #: How long after a window's end its data may still arrive (device batching, clock
     #: skew between a user's devices). RR comes in 5 s batches, so 10 s is two batches.
     lateness_s: int = 10
-    #: Raw PPG/ECG is buffered into segments of this length for beat detection (NeuroKit2
-    #: needs at least 3 s; 10 s gives ~10 beats and ends before the window it feeds closes).
-    wave_segment_s: float = 10.0
+    #: Raw PPG/ECG is buffered into contiguous segments of at most this length for beat
+    #: detection, and a segment's beats are filed under the window in which it ends (the
+    #: strip's window): a 30 s spot-check strip is judged whole, not cut at a window
+    #: boundary or into 10 s pieces that each lose a beat and fall short of a verdict. A
+    #: continuous stream gives one segment per window length.
+    wave_segment_s: float = 60.0
     #: A beat source (rr > ecg > ppg) seen within this long keeps lesser ones out.
     beat_source_memory_s: int = 120
     detector: DetectorConfig = DEFAULT
@@ -241,16 +244,17 @@ class Engine:
             beats = extract(buffer.samples, buffer.fs_hz, buffer.start_ms, self.config.detector)
         except ValueError:  # DetectorError: e.g. shorter than the detectors need
             beats = None
-        if beats is not None and beats.quality_ok and beats.beat_ms.size > 1:
-            self._add_beats(user, beats.beat_ms[1:], beats.rr_ms)
-            return
         window_ms = self.config.window_ms
-        for end in {
-            _window_end(buffer.start_ms, window_ms),
-            _window_end(round(buffer.end_ms), window_ms),
-        }:
-            if end > user.closed_until_ms:
-                user.extras_for(end).untrusted = True
+        end = _window_end(round(buffer.last_ms), window_ms)
+        if end <= user.closed_until_ms:
+            return  # cannot happen: the segment's last sample came after the closed windows
+        if beats is not None and beats.quality_ok and beats.beat_ms.size > 1:
+            # filed under the window of the segment's end (times kept in order, clamped
+            # to that window's start) so one strip feeds one verdict
+            filed_ms = np.maximum(beats.beat_ms[1:], end - window_ms + 1)
+            self._add_beats(user, filed_ms, beats.rr_ms)
+            return
+        user.extras_for(end).untrusted = True
 
     def _better_source(self, user: UserState, kind: str, at_ms: int) -> bool:
         """True when a more direct beat source of the same user was seen recently: device
@@ -352,8 +356,8 @@ class Engine:
         new_closed = (limit_ms // window_ms) * window_ms
         if new_closed <= user.closed_until_ms:
             return []
-        for kind in [k for k, w in user.waves.items() if w.start_ms <= new_closed]:
-            self._extract(user, kind)  # its beats belong to windows closing now
+        for kind in [k for k, w in user.waves.items() if w.last_ms <= new_closed]:
+            self._extract(user, kind)  # it ended in a window closing now: its beats are due
         beat_ends = _window_ends(user.beat_ms, window_ms)
         hr_ends = _window_ends(user.hr_at_ms, window_ms)
         ends = set(np.unique(beat_ends[beat_ends <= new_closed]).tolist())
@@ -417,8 +421,9 @@ class Engine:
         )
         user.rules, actions = rules_step(user.rules, verdict, self.config.detector)
         effects.actions.extend((user.user_id, action) for action in actions)
-        if not has_hr and window.reading_type == "automatic":
-            return []  # accelerometer only: nothing for healthReadings
+        if not has_hr and window.reading_type == "automatic" and window.trusted:
+            return []  # accelerometer only: nothing for healthReadings (an unreadable
+            # waveform still gets its row: arrhythmiaDetected NULL, "could not judge")
         return [
             WindowSummary(
                 user_id=user.user_id,

@@ -65,6 +65,11 @@ class WaveBuffer:
         """Reading time just after the last buffered sample."""
         return self.start_ms + self.samples.size * 1000.0 / self.fs_hz
 
+    @property
+    def last_ms(self) -> float:
+        """Reading time of the last buffered sample."""
+        return self.start_ms + (self.samples.size - 1) * 1000.0 / self.fs_hz
+
 
 @dataclass
 class UserState:

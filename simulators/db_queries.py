@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from simulators.scoring import RaisedAlert
@@ -84,3 +84,17 @@ def readings_from_db(engine: Engine, user_id: int) -> list[Reading]:
             )
             for r in session.scalars(query)
         ]
+
+
+def rhythm_verdict_counts(engine: Engine) -> dict[str, int]:
+    """``healthReadings`` rows per rhythm outcome: ``irregular`` (arrhythmiaDetected
+    true), ``regular`` (false) and ``unreadable`` (NULL: no verdict, never "regular")."""
+    query = select(HealthReading.arrhythmiaDetected, func.count()).group_by(
+        HealthReading.arrhythmiaDetected
+    )
+    names = {True: "irregular", False: "regular", None: "unreadable"}
+    counts = dict.fromkeys(names.values(), 0)
+    with Session(engine) as session:
+        for value, n in session.execute(query):
+            counts[names[None if value is None else bool(value)]] += int(n)
+    return counts

@@ -4,14 +4,19 @@ Run ``python -m simulators.evaluate_real``. Prints, for the 60-minute NN series,
 per-minute rhythm verdicts (and whether the 5-of-6 alert rule would fire), the HR and
 HRV ranges and the largest deviation of ``hrv_time_batch`` from NeuroKit2's
 ``hrv_time`` on each real window; for the 22 s ECG, the beat-detection quality of each
-10 s segment (as the engine buffers raw ECG) and its agreement with NeuroKit2's own R
-peaks on the whole record. Figures go into the README "Accuracy" section.
+segment of up to 60 s (as the engine buffers raw ECG) and its agreement with NeuroKit2's
+own R peaks on the whole record. With ``--data ../shared/data`` it also runs
+:mod:`simulators.evaluate_rhythm` on the CinC 2017 strips. Figures go into the README
+"Accuracy" section.
 """
 
 from __future__ import annotations
 
+import argparse
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import neurokit2 as nk
@@ -22,9 +27,10 @@ from detectors.beats import beats_from_ecg
 from detectors.config import DEFAULT
 from detectors.hrv import hrv_time_batch
 from detectors.windows import ragged_to_padded
+from simulators import evaluate_rhythm
 from simulators.real_recordings import ECG_FS_HZ, load_ecg_adc, load_nni_ms, minute_windows
 
-SEGMENT_S = 10
+SEGMENT_S = 60  # the engine buffers raw ECG in segments of up to 60 s (EngineConfig)
 MATCH_MS = 10.0
 _KEYS = ("MeanNN", "SDNN", "RMSSD", "pNN50")
 
@@ -80,14 +86,14 @@ def evaluate_nni() -> NniResult:
 
 
 def evaluate_ecg() -> EcgResult:
-    """Beat detection on 10 s segments of the real ECG vs NeuroKit2's R peaks.
+    """Beat detection on up-to-60 s segments of the real ECG vs NeuroKit2's R peaks.
 
     NeuroKit2's peaks on the whole record are a cross-check, not ground truth (there are
     no annotations). A beat matches a peak within ``MATCH_MS``; RR intervals are compared
     where both of their beats matched consecutive peaks.
     """
     ecg = load_ecg_adc()
-    step = int(SEGMENT_S * ECG_FS_HZ)
+    step = min(int(SEGMENT_S * ECG_FS_HZ), ecg.size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, info = nk.ecg_peaks(nk.ecg_clean(ecg, sampling_rate=ECG_FS_HZ), sampling_rate=ECG_FS_HZ)
@@ -123,8 +129,13 @@ def evaluate_ecg() -> EcgResult:
     )
 
 
-def main() -> dict[str, Any]:
-    """Evaluate both recordings, print and return the figures."""
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Evaluate both recordings, print and return the figures; with ``--data DIR`` also
+    the rhythm verdicts on DIR/cinc2017-dev (:mod:`simulators.evaluate_rhythm`)."""
+    parser = argparse.ArgumentParser(prog="python -m simulators.evaluate_real")
+    parser.add_argument("--data", type=Path, help="the shared real data (../shared/data)")
+    parser.add_argument("--per-class", type=int, help="CinC strips per class (quick subset)")
+    args = parser.parse_args(argv)
     nni, ecg = evaluate_nni(), evaluate_ecg()
     print(
         f"NN series, {nni.windows} one-minute windows (pyhrv SampleNNISeriesLong, sinus):\n"
@@ -135,13 +146,18 @@ def main() -> dict[str, Any]:
         f"RMSSD {nni.rmssd_ms[0]:.1f}-{nni.rmssd_ms[1]:.1f} ms\n"
         f"  max relative deviation from nk.hrv_time (MeanNN, SDNN, RMSSD, pNN50): "
         f"{nni.max_rel_deviation:.2e}\n"
-        f"ECG, {ecg.segments} x {SEGMENT_S} s segments at {ECG_FS_HZ:.0f} Hz (pyhrv SampleECG):\n"
+        f"ECG, {ecg.segments} segment(s) of up to {SEGMENT_S} s at {ECG_FS_HZ:.0f} Hz "
+        f"(pyhrv SampleECG):\n"
         f"  quality gate passed {ecg.quality_ok}/{ecg.segments} (quality {ecg.quality})\n"
         f"  beats {ecg.beats}; NeuroKit2 R peaks in the same span {ecg.reference_beats}, "
         f"matched within {MATCH_MS:.0f} ms {ecg.matched}; "
         f"max RR difference {ecg.max_rr_difference_ms:.1f} ms"
     )
-    return {"nni": nni, "ecg": ecg}
+    results: dict[str, Any] = {"nni": nni, "ecg": ecg}
+    if args.data is not None:
+        quick = [] if args.per_class is None else ["--per-class", str(args.per_class)]
+        results["rhythm"] = evaluate_rhythm.main(["--data", str(args.data), *quick])
+    return results
 
 
 if __name__ == "__main__":

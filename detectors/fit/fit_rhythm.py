@@ -1,25 +1,41 @@
-"""Fit the rhythm logistic model reproducibly on seeded synthetic windows.
+"""Fit the rhythm logistic model reproducibly on seeded synthetic and real windows.
 
-Run ``python -m detectors.fit.fit_rhythm``: it generates training windows (seed
-``TRAIN_SEED``) of sinus/RSA, sinus + PVC/PAC ectopy (2-15 % burden) and AF (CV
-0.10-0.30, 70-150 bpm), 40-120 beats each, fits an L2-regularised logistic regression by
-Newton-Raphson (IRLS) on standardised features, prints the weights for
-``DetectorConfig.rhythm_weights``/``rhythm_bias`` and the per-class accuracy on an
-independent test set (seed ``TEST_SEED``).
+Run ``python -m detectors.fit.fit_rhythm --data ../shared/data``: it generates training
+windows (seed ``TRAIN_SEED``) of sinus/RSA, sinus + PVC/PAC ectopy (2-15 % burden), bigeminy (a
+quarter as many) and AF
+(CV 0.10-0.30, 70-150 bpm), 40-120 beats each, adds the beats that
+:func:`detectors.beats.beats_from_ecg` finds in the real CinC 2017 strips of
+``DATA/cinc2017-dev`` (N and O labelled not AF, A labelled AF; ``~`` and strips that fail
+the quality gate or have too few beats for a verdict are left out, as the pipeline gives
+them none), fits an L2-regularised logistic regression by Newton-Raphson (IRLS) on
+standardised features, prints the weights for ``DetectorConfig.rhythm_weights`` /
+``rhythm_bias`` and the per-class accuracy on an independent synthetic test set (seed
+``TEST_SEED``). Without ``--data`` only the synthetic windows are used. The real-strip
+accuracy of weights fitted this way is measured with record-wise cross-validation by
+``python -m simulators.evaluate_rhythm``.
 """
 
 from __future__ import annotations
 
+import argparse
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 from numpy.typing import NDArray
+from scipy.io import loadmat
 
+from detectors.beats import beats_from_ecg
 from detectors.config import DEFAULT, DetectorConfig
-from detectors.fit.synthetic import add_ectopy, af_rr, sinus_rr
+from detectors.fit.synthetic import add_ectopy, af_rr, bigeminy, sinus_rr
 from detectors.rhythm import RHYTHM_FEATURES, features_from_rr, irregular_probability
 
 TRAIN_SEED = 20240601
 TEST_SEED = 20240602
 L2 = 10.0
+N_SYNTHETIC = 8000
+CINC_FS_HZ = 300.0
 
 FloatArray = NDArray[np.float64]
 
@@ -34,13 +50,15 @@ def make_dataset(seed: int, n_per_class: int) -> tuple[FloatArray, NDArray[np.in
         m = n_per_class // 4
         sinus = sinus_rr(rng, m, k, rsa_frac=(0.01, 0.10))
         ectopy = add_ectopy(rng, sinus_rr(rng, m, k, rsa_frac=(0.01, 0.10)))
+        alternating = bigeminy(rng, sinus_rr(rng, m // 4, k, rsa_frac=(0.01, 0.10)))
         af = af_rr(rng, m, k, cv=(0.10, 0.30))
-        for block, label, name in ((sinus, 0, "sinus"), (ectopy, 0, "ectopy"), (af, 1, "af")):
-            pad = np.full((m, 120), np.nan)
+        blocks = ((sinus, 0, "sinus"), (ectopy, 0, "ectopy"), (alternating, 0, "bigeminy"))
+        for block, label, name in (*blocks, (af, 1, "af")):
+            pad = np.full((block.shape[0], 120), np.nan)
             pad[:, :k] = block
             rows.append(pad)
-            labels += [label] * m
-            names += [name] * m
+            labels += [label] * block.shape[0]
+            names += [name] * block.shape[0]
     return np.vstack(rows), np.asarray(labels, np.int64), names
 
 
@@ -70,25 +88,89 @@ def evaluate(
     p = irregular_probability(features_from_rr(rr, config), config)
     called = p > config.rhythm_threshold
     arr = np.asarray(names)
-    return {name: float(called[arr == name].mean()) for name in ("sinus", "ectopy", "af")}
+    return {
+        name: float(called[arr == name].mean()) for name in ("sinus", "ectopy", "bigeminy", "af")
+    }
 
 
-def main() -> None:
-    """Fit, print the weights and the held-out accuracy."""
-    rr, y, _ = make_dataset(TRAIN_SEED, 8000)
+def fit_weights(
+    real_rr_ms: Sequence[FloatArray],
+    real_af: NDArray[np.bool_],
+    n_synthetic: int = N_SYNTHETIC,
+) -> tuple[tuple[float, ...], float]:
+    """Weights and bias (rounded as shipped) fitted on the synthetic plus the real windows.
+
+    Parameters
+    ----------
+    real_rr_ms : sequence of ndarray of float64
+        RR intervals (ms) of each real window; may be empty.
+    real_af : ndarray of bool
+        True for the real windows labelled AF.
+    n_synthetic : int
+        Synthetic windows per class (sinus, ectopy, AF) from seed ``TRAIN_SEED``.
+    """
+    rr, y, _ = make_dataset(TRAIN_SEED, n_synthetic)
     feats = features_from_rr(rr, DEFAULT)
+    if len(real_rr_ms):
+        width = max(1, *(r.size for r in real_rr_ms))
+        padded = np.full((len(real_rr_ms), width), np.nan)
+        for row, r in enumerate(real_rr_ms):
+            padded[row, : r.size] = r
+        feats = np.vstack([feats, features_from_rr(padded, DEFAULT)])
+        y = np.concatenate([y, np.asarray(real_af, dtype=np.int64)])
     ok = np.all(np.isfinite(feats), axis=1)
     w, b = fit_logistic(feats[ok], y[ok])
+    return tuple(round(float(v), 4) for v in w), round(b, 4)
+
+
+def judged(rr_ms: FloatArray, quality_ok: bool, config: DetectorConfig = DEFAULT) -> bool:
+    """True when the pipeline would give these beats a rhythm verdict (the real windows
+    the model is fitted on are the ones it will judge)."""
+    plausible = int(np.sum((rr_ms >= config.rr_min_ms) & (rr_ms <= config.rr_max_ms)))
+    return quality_ok and plausible >= config.min_beats_rhythm
+
+
+def cinc_windows(data: Path) -> tuple[list[FloatArray], NDArray[np.bool_]]:
+    """RR (ms) of the judged CinC 2017 strips in ``data/cinc2017-dev`` and their AF label.
+
+    The WFDB ``.mat`` files hold the samples as ``val`` in µV (gain 1000/mV, 300 Hz).
+    """
+    folder = data / "cinc2017-dev"
+    reference = folder / "REFERENCE.csv"
+    if not reference.is_file():
+        raise FileNotFoundError(f"{reference} not found: --data must hold cinc2017-dev/")
+    windows: list[FloatArray] = []
+    labels: list[bool] = []
+    for line in reference.read_text().split():
+        record, label = line.split(",")
+        if label not in ("N", "A", "O"):
+            continue
+        ecg_mv = loadmat(str(folder / f"{record}.mat"))["val"][0].astype(np.float64) / 1000.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            beats = beats_from_ecg(ecg_mv, CINC_FS_HZ, 0)
+        if judged(beats.rr_ms, beats.quality_ok):
+            windows.append(beats.rr_ms)
+            labels.append(label == "A")
+    return windows, np.asarray(labels, dtype=np.bool_)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Fit, print the weights and the held-out synthetic accuracy."""
+    parser = argparse.ArgumentParser(prog="python -m detectors.fit.fit_rhythm")
+    parser.add_argument("--data", type=Path, help="folder holding cinc2017-dev/ (real beats)")
+    args = parser.parse_args(argv)
+    real, af = cinc_windows(args.data) if args.data else ([], np.zeros(0, dtype=np.bool_))
+    print(f"real windows: {len(real)} ({int(af.sum())} AF)")
+    w, b = fit_weights(real, af)
     print("features:", ", ".join(RHYTHM_FEATURES))
-    print("rhythm_weights =", tuple(round(float(v), 4) for v in w))
-    print("rhythm_bias =", round(b, 4))
-    cfg = DetectorConfig(
-        rhythm_weights=tuple(round(float(v), 4) for v in w), rhythm_bias=round(b, 4)
-    )
-    rates = evaluate(cfg)
+    print("rhythm_weights =", w)
+    print("rhythm_bias =", b)
+    rates = evaluate(DetectorConfig(rhythm_weights=w, rhythm_bias=b))
     print(
-        f"held-out: AF sensitivity {rates['af']:.4f}, sinus specificity "
-        f"{1 - rates['sinus']:.4f}, sinus+ectopy specificity {1 - rates['ectopy']:.4f}"
+        f"held-out synthetic: AF sensitivity {rates['af']:.4f}, sinus specificity "
+        f"{1 - rates['sinus']:.4f}, sinus+ectopy specificity {1 - rates['ectopy']:.4f}, "
+        f"bigeminy specificity {1 - rates['bigeminy']:.4f}"
     )
 
 

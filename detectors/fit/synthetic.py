@@ -68,6 +68,16 @@ def add_ectopy(
     return rr
 
 
+def bigeminy(rng: np.random.Generator, rr_ms: FloatArray) -> FloatArray:
+    """Every other beat premature (coupling 0.55-0.85 of the sinus interval) with a
+    compensatory pause, from a random phase: ventricular or atrial bigeminy."""
+    rr = rr_ms.copy()
+    n, k = rr.shape
+    coupling = rng.uniform(0.55, 0.85, (n, 1))
+    odd = (np.arange(k)[None, :] + rng.integers(0, 2, (n, 1))) % 2 == 1
+    return np.where(odd, rr * coupling, rr * (2.0 - coupling))
+
+
 def af_rr(
     rng: np.random.Generator,
     n_windows: int,

@@ -118,7 +118,9 @@ class ReadingPoint:
     heart_rate_bpm: float | None
     hrv_rmssd_ms: float | None
     stress_level: float | None
-    arrhythmia: bool
+    #: True irregular (AF-like), False regular, None unreadable: no rhythm verdict (too
+    #: noisy or too few beats), never shown as "no arrhythmia"
+    arrhythmia: bool | None
     count: int
 
 
@@ -322,7 +324,8 @@ def readings_series(
     When the range holds more readings, they are averaged in equal time buckets of
     ``ceil((until - since) / max_points)`` seconds (the database does the grouping, over
     the ``(userId, createdAt)`` index); a bucket is marked ``arrhythmia`` if any of its
-    readings is.
+    readings is, regular if none is and one is regular, and ``None`` (unreadable) when no
+    reading of the bucket has a rhythm verdict (SQL ``MAX`` skips NULLs).
     """
     if max_points < 2:
         raise StorageError(f"max_points {max_points} must be at least 2")
@@ -343,7 +346,7 @@ def readings_series(
                 heart_rate_bpm=_float(r.heartRate),
                 hrv_rmssd_ms=_float(r.hrv),
                 stress_level=_float(r.stressLevel),
-                arrhythmia=bool(r.arrhythmiaDetected),
+                arrhythmia=r.arrhythmiaDetected,
                 count=1,
             )
             for r in raw
@@ -360,7 +363,7 @@ def readings_series(
             func.avg(HealthReading.heartRate),
             func.avg(HealthReading.hrv),
             func.avg(HealthReading.stressLevel),
-            func.max(func.coalesce(HealthReading.arrhythmiaDetected, False)),
+            func.max(cast(HealthReading.arrhythmiaDetected, Integer)),
             func.count(),
         )
         .where(*in_range)
@@ -373,7 +376,7 @@ def readings_series(
             heart_rate_bpm=_float(hr),
             hrv_rmssd_ms=_float(hrv),
             stress_level=_float(stress),
-            arrhythmia=bool(arrhythmia),
+            arrhythmia=None if arrhythmia is None else bool(arrhythmia),
             count=int(n),
         )
         for index, hr, hrv, stress, arrhythmia, n in session.execute(query)

@@ -28,8 +28,9 @@ def test_intervals_match_ground_truth_within_a_few_ms() -> None:
     rr = af_rr(rng, 1, 80, hr_bpm=(80, 110))[0]
     sig, _ = ecg_from_rr(rr, 250.0, af=True, rng=rng)
     b = beats_from_ecg(sig, 250.0, 0)
-    assert b.rr_ms.size == rr.size
-    assert np.max(np.abs(b.rr_ms - rr)) < 6.0  # < 1.5 samples at 250 Hz
+    # Kalidas's detector may miss the beat in the first 0.5 s (its wavelet edge)
+    assert rr.size - 1 <= b.rr_ms.size <= rr.size
+    assert np.max(np.abs(b.rr_ms - rr[rr.size - b.rr_ms.size :])) < 6.0  # < 1.5 samples
     ppg, _ = ppg_from_rr(sinus_rr(rng, 1, 60)[0], 64.0)
     assert beats_from_ppg(ppg, 64.0, 0).rr_ms.size == 60
 

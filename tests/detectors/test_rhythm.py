@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.beats import beats_from_ecg, beats_from_ppg
+from detectors.config import DEFAULT
 from detectors.fit.synthetic import add_ectopy, af_rr, ecg_from_rr, ppg_from_rr, sinus_rr
 from detectors.windows import WindowBatch, WindowFeatures, analyze_windows
 
@@ -40,8 +41,10 @@ def test_sinus_with_ectopy_is_not_flagged() -> None:
 def test_no_verdict_without_enough_clean_beats_or_trust() -> None:
     rng = np.random.default_rng(104)
     af = af_rr(rng, 2, 90)
-    short = _analyze(af[:, :20])
+    minimum = DEFAULT.min_beats_rhythm
+    short = _analyze(af[:, : minimum - 1])
     assert not short.rhythm_valid.any() and not short.irregular.any()
+    assert _analyze(af[:, :minimum]).rhythm_valid.all()
     untrusted = _analyze(af, trusted=False)
     assert not untrusted.rhythm_valid.any() and not untrusted.irregular.any()
     assert np.isnan(untrusted.irregular_probability).all()

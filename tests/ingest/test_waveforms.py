@@ -79,3 +79,33 @@ def test_device_rr_keeps_waveform_beats_out() -> None:
     _, summaries = _run([(topic_for(1, "chest-1", "rr"), rr), *ecg])
     rates = [s.heart_rate_bpm for s in summaries]  # type: ignore[attr-defined]
     assert rates == [60]  # the device's RR (60 bpm), not the ECG's 100 bpm beats
+
+
+def _strip_at(offset_s: float, signal: np.ndarray, fs: int) -> list[tuple[str, bytes]]:
+    """A spot-check strip starting ``offset_s`` into a minute, as 1 s ``ecg`` payloads."""
+    shift_ms = round(offset_s * 1000)
+    out = []
+    for raw in _chunks("ecg", signal, fs):
+        payload = orjson.loads(raw)
+        payload["ts"] += shift_ms
+        out.append((topic_for(1, "chest-1", "ecg"), orjson.dumps(payload)))
+    return out
+
+
+@pytest.mark.parametrize("offset_s", [2.0, 45.0])  # inside one window; across a boundary
+def test_a_30_s_strip_gets_one_window_with_a_rhythm_verdict(offset_s: float) -> None:
+    assert T0_MS % 60_000 == 0
+    ecg = nk.ecg_simulate(duration=30, sampling_rate=300, heart_rate=62, random_state=3)
+    _, summaries = _run(_strip_at(offset_s, np.asarray(ecg), 300))
+    assert len(summaries) == 1  # the whole strip is judged in the window where it ends
+    (summary,) = summaries
+    assert summary.end_ms == T0_MS + (60_000 if offset_s + 30 <= 60 else 120_000)  # type: ignore[attr-defined]
+    assert summary.arrhythmia is False  # type: ignore[attr-defined]
+    assert summary.heart_rate_bpm == pytest.approx(62, abs=3)  # type: ignore[attr-defined]
+
+
+def test_an_unreadable_strip_stores_a_row_with_a_null_verdict() -> None:
+    rng = np.random.default_rng(4)
+    noise = rng.normal(0.0, 1.0, 30 * 300)  # no heartbeat at all: electrode noise
+    _, summaries = _run(_strip_at(5.0, noise, 300))
+    assert [s.arrhythmia for s in summaries] == [None]  # type: ignore[attr-defined]

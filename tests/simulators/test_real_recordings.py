@@ -28,7 +28,7 @@ def test_hrv_on_real_windows_equals_neurokit_and_no_alert_would_fire() -> None:
 
 def test_real_ecg_beats_pass_the_gate_and_match_neurokit_peaks() -> None:
     result = evaluate_ecg()
-    assert result.quality_ok == result.segments == 2
+    assert result.quality_ok == result.segments == 1  # the whole 22 s, as the engine buffers
     assert result.matched == result.beats == result.reference_beats > 20
     assert result.max_rr_difference_ms < 3.0
 

@@ -124,7 +124,9 @@ class ReadingPointBody(BaseModel):
     heartRateBpm: float | None
     hrvRmssdMs: float | None
     stressLevel: float | None
-    arrhythmia: bool
+    arrhythmia: bool | None = Field(
+        description="true irregular (AF-like), false regular, null unreadable (no verdict)"
+    )
     count: int = Field(description="readings averaged into this point")
 
 

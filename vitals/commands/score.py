@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from simulators.db_queries import alerts_from_db
+from simulators.db_queries import alerts_from_db, rhythm_verdict_counts
 from simulators.errors import SimulatorError
 from simulators.scoring import DEFAULT_TOLERANCE_MS, format_report, score_alerts
 from simulators.trace_io import read_labels, read_manifest
@@ -75,8 +75,13 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
         user_hours=user_hours,
         tolerance_ms=int(args.tolerance_s * 1000),
     )
+    rhythm = rhythm_verdict_counts(engine)
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        print(json.dumps({**report.to_json(), "rhythm_verdicts": rhythm}, indent=2))
     else:
         print(format_report(report))
+        print(
+            f"rhythm verdicts in healthReadings: {rhythm['irregular']} irregular, "
+            f"{rhythm['regular']} regular, {rhythm['unreadable']} unreadable (NULL)"
+        )
     return 0

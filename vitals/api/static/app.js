@@ -587,6 +587,13 @@ function drawChart(readings, alerts, t0, t1, W) {
       : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     root.append(svg("text", { x: x(t), y: bottom + 14, "text-anchor": "middle", class: "tick" }, label));
   }
+  // rhythm along the foot of the stress panel: irregular (purple), unreadable (grey: no verdict)
+  for (const p of points) {
+    if (p.arrhythmia === false || p.ms < t0 || p.ms > t1) continue;
+    const mark = svg("rect", { x: x(p.ms) - 1.5, y: bottom - 7, width: 3, height: 6, class: "rhythm-mark", fill: p.arrhythmia ? "#7a4cc2" : "#9aa4b2" });
+    mark.append(svg("title", {}, `${p.arrhythmia ? "irregular rhythm" : "rhythm unreadable"} · ${localTime(p.at)}`));
+    root.append(mark);
+  }
   let lane = 0;
   for (const alert of [...alerts].sort((a, b) => new Date(a.createdAt) - new Date(b.createdAt))) {
     const ms = new Date(alert.createdAt).getTime();
@@ -632,6 +639,7 @@ function addHover(wrap, root, points, panels, x, t0, span, W, left, right, top, 
     }
     if (best.count > 1) lines.push(`mean of ${best.count} readings`);
     if (best.arrhythmia) lines.push("irregular rhythm");
+    else if (best.arrhythmia === null) lines.push("rhythm unreadable");
     tip.replaceChildren(...lines.map((line) => el("div", {}, line)));
     tip.hidden = false;
     const across = (px / W) * wrap.clientWidth; // keep the tip inside the chart

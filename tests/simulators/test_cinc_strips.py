@@ -1,0 +1,53 @@
+"""Real single-lead ECG strips (CinC 2017 dev set) through the pipeline, and the rerunnable
+evaluation on a small subset (``python -m simulators.evaluate_rhythm``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.engine import EngineConfig
+from simulators.evaluate_rhythm import (
+    ecg_lines,
+    load_strips,
+    main,
+    pipeline_outcome,
+    strip_start_ms,
+)
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+pytestmark = pytest.mark.skipif(
+    not (DATA / "cinc2017-dev" / "REFERENCE.csv").is_file(),
+    reason=f"the shared real data are not at {DATA}",
+)
+
+
+def test_real_strips_get_the_verdict_of_their_class() -> None:
+    strips = load_strips(DATA, per_class=5, seed=7)
+    outcomes: dict[str, list[str]] = {"N": [], "A": [], "O": [], "~": []}
+    for index, strip in enumerate(strips):
+        lines = ecg_lines(strip, index + 1, strip_start_ms(index, seed=7))
+        outcomes[strip.label].append(pipeline_outcome(lines, EngineConfig()))
+    # N: judged and regular; A: judged irregular; ~: mostly unreadable (NULL, not "regular")
+    assert outcomes["N"].count("N") >= 4 and "A" not in outcomes["N"], outcomes
+    assert outcomes["A"].count("A") >= 4, outcomes
+    assert outcomes["O"].count("A") <= 1, outcomes
+    assert outcomes["~"].count("~") >= 3, outcomes
+
+
+def test_evaluation_runs_on_a_small_subset_with_record_wise_folds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    results = main(["--data", str(DATA), "--per-class", "4", "--folds", "2"])
+    printed = capsys.readouterr().out
+    assert set(results) == {"ecg", "rr"}
+    for result in results.values():
+        assert [r.strips for r in result.per_class.values()] == [4, 4, 4, 4]
+        for r in result.per_class.values():
+            assert 0 <= r.flagged <= r.verdicts <= r.strips
+        assert 0.0 <= result.f1["challenge"] <= 2 / 3 + 1e-9  # no "other rhythm" outcome
+    ecg = results["ecg"].per_class
+    assert ecg["N"].flagged <= 1 and ecg["A"].flagged >= 2
+    assert "| A | 4 |" in printed and "challenge mean" in printed

@@ -46,7 +46,7 @@ class BrokerAddress:
 
 
 class MqttSource:
-    """Subscribe to ``vitals/v1/+/+/+`` and feed :class:`Inbound` messages to ``inbox``."""
+    """Subscribe to ``vitals/v1/#`` and feed :class:`Inbound` messages to ``inbox``."""
 
     def __init__(
         self,

@@ -31,7 +31,7 @@ def register(subparsers: Subparsers) -> None:
         "bridge",
         _bridge,
         "forward MQTT readings to Kafka for `vitals worker` (scale-out)",
-        "Subscribe to vitals/v1/+/+/+ like `vitals run` (QoS 1, persistent session), "
+        "Subscribe to vitals/v1/# like `vitals run` (QoS 1, persistent session), "
         "validate each payload, produce valid ones to VITALS_KAFKA_TOPIC keyed by user id "
         "and invalid ones to the dead-letter topic; acknowledge MQTT only after Kafka did. "
         "Creates the topics when missing. SIGTERM/SIGINT finish the batch in flight.",

@@ -32,7 +32,7 @@ def register(subparsers: Subparsers) -> None:
         "run",
         _run,
         "run the live pipeline against the configured MQTT broker and database",
-        "Subscribe to vitals/v1/+/+/+ (QoS 1, persistent session), store readings and "
+        "Subscribe to vitals/v1/# (QoS 1, persistent session), store readings and "
         "alerts, text contacts. SIGTERM/SIGINT finish the batch in flight and exit 0. "
         "While the broker is unreachable it logs so and retries; `vitals status` shows it.",
         database=True,

@@ -220,3 +220,16 @@ def test_run_without_broker_retries_visibly_and_status_says_disconnected(
         process.terminate()
         process.wait(timeout=30)
     assert "Traceback" not in log.read_text()
+
+
+def test_a_database_command_does_not_load_the_signal_stack(tmp_path: Path, migrated: str) -> None:
+    """`vitals users list` imports its own module, not NeuroKit2, Faust or matplotlib."""
+    script = (
+        "import sys; from vitals.cli import main; code = main(['users', 'list', '--db', "
+        f"{migrated!r}]); print(sorted(m for m in ('neurokit2', 'faust', 'matplotlib') "
+        "if m in sys.modules), code)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.stdout.strip().splitlines()[-1] == "[] 0", run.stdout + run.stderr

@@ -12,12 +12,13 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from types import ModuleType
 from typing import NoReturn
 
 from pydantic import ValidationError
 
 from vitals import __version__
-from vitals.commands import COMMANDS
+from vitals.commands import COMMAND_MODULES, load
 from vitals.errors import USER_ERRORS
 from vitals.settings import Settings
 
@@ -34,7 +35,21 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Command modules to register; None: only the one named on the command line (all for
+#: ``--help`` or an unknown name). Tests may set a tuple of modules.
+COMMANDS: tuple[ModuleType, ...] | None = None
+
+
+def _modules(argv: Sequence[str] | None) -> tuple[ModuleType, ...]:
+    if COMMANDS is not None:
+        return COMMANDS
+    words = list(sys.argv[1:] if argv is None else argv)
+    named = next((word for word in words if not word.startswith("-")), None)
+    return load([named] if named in COMMAND_MODULES else list(COMMAND_MODULES))
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with the command of ``argv`` (every command when none is named)."""
     parser = OneLineParser(
         prog="vitals",
         description="Real-time health telemetry: MQTT readings -> detectors -> alerts -> SMS.",
@@ -46,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
+    for module in _modules(argv):
         module.register(subparsers)
     return parser
 
@@ -65,7 +80,7 @@ def _configuration_error(error: ValidationError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -14,9 +14,12 @@ from simulators.generate import Result
 from simulators.plan import EVENT_LABEL, parse_event_rates
 from simulators.trace_arrays import check_trace
 from simulators.trace_io import companion_paths, read_labels, read_manifest, read_trace
+from storage import session_factory
 from storage.engine import create_engine_from_url
 from storage.migrate import upgrade
-from storage.repositories.people import normalize_e164
+from storage.repositories.alerts import AlertChange, open_alert
+from storage.repositories.people import add_user, normalize_e164
+from storage.types import utc_from_ms
 from vitals.commands import plot, score, simulate, trace_import
 from vitals.errors import VitalsError
 from vitals.settings import Settings
@@ -130,7 +133,18 @@ def test_score_and_plot_commands(
     tmp_path: Path, scenario_trace: Result, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = f"sqlite:///{tmp_path}/v.db"
-    upgrade(create_engine_from_url(db))  # reading commands refuse a database that is not there
+    engine = create_engine_from_url(db)
+    upgrade(engine)  # reading commands refuse a database that is not there
+    # a database holding nothing of the trace is refused, not scored as all-zero
+    with pytest.raises(VitalsError, match="holds no reading and no alert"):
+        run("score", str(scenario_trace.labels_path), "--json", db=db)
+    af_label = next(lb for lb in read_labels(scenario_trace.labels_path) if lb.type == "arrhythmia")
+    with session_factory(engine).begin() as session:  # one alert, of another type
+        add_user(session, open_id="score-test", user_id=af_label.user)
+        at = utc_from_ms(af_label.start_ms)
+        change = AlertChange(af_label.user, "high_stress", "low", at, at, "stress")
+        open_alert(session, change)
+    engine.dispose()
     assert run("score", str(scenario_trace.labels_path), "--json", db=db) == 0
     data = json.loads(capsys.readouterr().out)
     af = next(t for t in data["types"] if t["alert_type"] == "arrhythmia")

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query, Request, status
 from storage.repositories.access import INVALID, NOT_FOUND, OK
 from storage.repositories.alerts import acknowledge_alert
 from storage.repositories.console import (
-    MAX_NOTE_CHARS,
     InvalidNote,
     add_comment,
     alert_owners,
@@ -32,8 +31,6 @@ from vitals.api.schemas_console import (
 )
 from vitals.settings import Settings
 
-#: Most alerts one bulk acknowledgement may name.
-MAX_BULK = 200
 #: Most patients one overview lists.
 MAX_PATIENTS = 500
 
@@ -143,6 +140,3 @@ def post_bulk_ack(request: Request, principal: CurrentPrincipal, body: BulkAck) 
         for owner in sorted(set(owners.values())):
             auditor.record(session, OK, owner)
     return BulkAckResult(ids=ids, changed=changed, actor=principal.actor)
-
-
-__all__ = ["MAX_BULK", "MAX_NOTE_CHARS", "router"]

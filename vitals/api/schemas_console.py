@@ -75,9 +75,13 @@ class Resolution(BaseModel):
     note: NoteBody
 
 
+#: Most alerts one bulk acknowledgement may name.
+MAX_BULK = 200
+
+
 class BulkAck(BaseModel):
     ids: list[Annotated[int, Field(ge=1)]] = Field(
-        min_length=1, max_length=200, description="alert ids"
+        min_length=1, max_length=MAX_BULK, description="alert ids"
     )
 
 

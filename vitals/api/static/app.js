@@ -16,7 +16,7 @@ const TYPE_SHORT = {
   high_stress: "stress", sos: "SOS",
 };
 const EVENT_NAMES = {
-  created: "Raised", severity_changed: "Severity changed", notified: "Text queued",
+  created: "Raised", severity_changed: "Severity changed", notified: "Text sent",
   delivered: "Text delivered", escalated: "Escalated", acknowledged: "Acknowledged",
   cleared: "Condition cleared", rate_limited: "Text rate-limited", commented: "Comment",
   resolved: "Resolved",

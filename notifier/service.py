@@ -817,12 +817,13 @@ def acknowledger_name(session: Session, alert_id: int) -> str | None:
 
 
 def alert_link(public_base_url: str | None, alert_id: int) -> str | None:
-    """The alert page (``host/a/{id}``, without ``https://``: phones make a link of a bare
-    host name, and the text keeps 8 characters) when the API has a public URL."""
+    """The alert on the clinicians' page (``host/?alert={id}``: the page ``/`` exists, it
+    opens the alert from the query), without ``https://`` (phones make a link of a bare
+    host name, and the text keeps 8 characters), when the API has a public URL."""
     if not public_base_url:
         return None
     host = public_base_url.rstrip("/").removeprefix("https://").removeprefix("http://")
-    return f"{host}/a/{alert_id}"
+    return f"{host}/?alert={alert_id}"
 
 
 def _add(total: ProcessReport, report: ProcessReport) -> None:

@@ -191,7 +191,7 @@ def test_fall_text_says_where_the_phone_last_was(
     service.process_due(T0 + seconds(1))
     fall_text, high_text = (r.form["Body"] for r in fake.sends())
     assert "Last location 52.52001,13.40495 (+-20 m)." in fall_text
-    assert "vitals.example.org/a/" in fall_text and segments(fall_text) == 2
+    assert f"vitals.example.org/?alert={fall}" in fall_text and segments(fall_text) == 2
     assert "Last location" not in high_text  # where is said for falls and SOS only
     assert deliveries(sessions, fall) and deliveries(sessions, high)
 

@@ -336,6 +336,10 @@ class NotificationService:
             state = session.get(AlertState, alert_id)
             if alert is None or state is None or alert.acknowledged:
                 return None
+            if state.heartRateAtAlert is None and state.stressLevelAtAlert is None:
+                # an alert stored before values were frozen at opening: freeze them now
+                state.heartRateAtAlert = alert.heartRate
+                state.stressLevelAtAlert = alert.stressLevel
             loaded, escalation, contacts = self._load(session, alert, state, now, first=first)
             if (
                 not contacts

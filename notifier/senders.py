@@ -4,8 +4,10 @@ are set (demos, development)."""
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -250,7 +252,9 @@ class OutboxSender:
         }
         self._append(record)
         if self._console is not None:
-            print(f"[CALL to {mask_phone(to)}] {twiml}", file=self._console, flush=True)
+            said = re.search(r"<Say>(.*?)</Say>", twiml)
+            spoken = html.unescape(said.group(1)) if said else twiml
+            print(f"[CALL to {mask_phone(to)}] says: {spoken}", file=self._console, flush=True)
         return SendResult(sid=sid, status="queued")
 
     def _append(self, record: dict[str, Any]) -> None:

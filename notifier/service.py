@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from notifier.compose import acknowledger, alert_facts, sms_body
 from notifier.delivery import (
     GiveUp,
     LookUp,
@@ -63,10 +64,6 @@ from notifier.machine import (
     outbox_step,
 )
 from notifier.message import (
-    AlertFacts,
-    all_clear_text,
-    render_alert_text,
-    responding_text,
     voice_text,
 )
 from notifier.policy import (
@@ -84,8 +81,6 @@ from storage.models import (
     EmergencyContact,
     HealthAlert,
     SmsNotification,
-    User,
-    UserLocation,
 )
 from storage.repositories import notifications as repo
 from storage.repositories.alerts import record_event
@@ -336,6 +331,10 @@ class NotificationService:
             state = session.get(AlertState, alert_id)
             if alert is None or state is None or alert.acknowledged:
                 return None
+            if state.heartRateAtAlert is None and state.stressLevelAtAlert is None:
+                # an alert stored before values were frozen at opening: freeze them now
+                state.heartRateAtAlert = alert.heartRate
+                state.stressLevelAtAlert = alert.stressLevel
             loaded, escalation, contacts = self._load(session, alert, state, now, first=first)
             if (
                 not contacts
@@ -413,14 +412,22 @@ class NotificationService:
         if isinstance(effect, PlaceCall):
             channel, purpose, round_no = Channel.CALL, Purpose.ALERT, 1
             body = voice_text(
-                self._facts(session, alert=alert, state=state, contact=contact, level=0, tried=())
+                alert_facts(
+                    session, self.policy, alert=alert, state=state, contact=contact, level=0
+                )
             )
             level = effect.index
         else:
             channel, purpose, round_no = Channel.SMS, effect.purpose, effect.round
             level = effect.index if effect.index is not None else FOLLOW_UP_LEVEL
-            body = self._sms_body(
-                session, alert=alert, state=state, contact=contact, effect=effect, tried=tried
+            body = sms_body(
+                session,
+                self.policy,
+                alert=alert,
+                state=state,
+                contact=contact,
+                effect=effect,
+                tried=tried,
             )
         row = repo.claim_notification(
             session,
@@ -440,69 +447,6 @@ class NotificationService:
         row.attempts = 1
         session.flush()
         return row.id, str(channel), phone, body
-
-    def _sms_body(
-        self,
-        session: Session,
-        *,
-        alert: HealthAlert,
-        state: AlertState,
-        contact: EmergencyContact | None,
-        effect: SendSms,
-        tried: tuple[str, ...],
-    ) -> str:
-        user = session.get(User, alert.userId)
-        user_name = user.name if user is not None else None
-        zone = repo.contact_time_zone(session, contact.id) if contact is not None else None
-        if effect.purpose is Purpose.RESPONDING:
-            responder = acknowledger_name(session, alert.id)
-            return responding_text(responder, user_name, state.kind)
-        if effect.purpose is Purpose.ALL_CLEAR:
-            return all_clear_text(user_name, state.kind, alert.createdAt or state.onsetAt, zone)
-        level = effect.index or 0
-        return render_alert_text(
-            self._facts(
-                session, alert=alert, state=state, contact=contact, level=level, tried=tried
-            )
-        )
-
-    def _facts(
-        self,
-        session: Session,
-        *,
-        alert: HealthAlert,
-        state: AlertState,
-        contact: EmergencyContact | None,
-        level: int,
-        tried: tuple[str, ...],
-    ) -> AlertFacts:
-        user = session.get(User, alert.userId)
-        fix = session.get(UserLocation, alert.userId)
-        base = self.policy.public_base_url
-        return AlertFacts(
-            user_id=alert.userId,
-            user_name=user.name if user is not None else None,
-            kind=state.kind,
-            severity=alert.severity,
-            at=alert.createdAt or state.onsetAt,
-            heart_rate_bpm=(
-                state.heartRateAtAlert if state.heartRateAtAlert is not None else alert.heartRate
-            ),
-            stress_level=(
-                state.stressLevelAtAlert
-                if state.stressLevelAtAlert is not None
-                else alert.stressLevel
-            ),
-            time_zone=repo.contact_time_zone(session, contact.id) if contact else None,
-            escalation_level=level,
-            tried=tried,
-            location=(
-                (fix.lat, fix.lon, fix.accM)
-                if fix is not None and state.kind in self.policy.fast_kinds
-                else None
-            ),
-            link=alert_link(base, alert.id),
-        )
 
     # -- follow-ups: "X is responding", all-clear -----------------------------------------
     def _follow_ups(self, now: datetime, report: ProcessReport) -> None:
@@ -789,40 +733,6 @@ def notifier_event_types(session: Session, alert_id: int) -> list[str]:
 
 def _has_event(session: Session, alert_id: int, event_type: str) -> bool:
     return event_type in notifier_event_types(session, alert_id)
-
-
-def acknowledger(session: Session, alert_id: int) -> str:
-    """Who acknowledged ``alert_id`` (``contact:<id>``, ``clinician:<key>``, ...)."""
-    actor = session.scalar(
-        select(AlertEvent.actor)
-        .where(AlertEvent.alertId == alert_id, AlertEvent.eventType == "acknowledged")
-        .order_by(AlertEvent.id)
-        .limit(1)
-    )
-    return actor or "unknown"
-
-
-def acknowledger_name(session: Session, alert_id: int) -> str | None:
-    """The first name to put in "... is responding": the contact's name, or a role."""
-    actor = acknowledger(session, alert_id)
-    contact_id = contact_id_of(actor)
-    if contact_id is not None:
-        contact = session.get(EmergencyContact, contact_id)
-        return contact.name if contact is not None and contact.name else "A contact"
-    if actor == ONCALL:
-        return "The on-call nurse"
-    if actor.startswith("clinician"):
-        return "A clinician"
-    return None
-
-
-def alert_link(public_base_url: str | None, alert_id: int) -> str | None:
-    """The alert page (``host/a/{id}``, without ``https://``: phones make a link of a bare
-    host name, and the text keeps 8 characters) when the API has a public URL."""
-    if not public_base_url:
-        return None
-    host = public_base_url.rstrip("/").removeprefix("https://").removeprefix("http://")
-    return f"{host}/a/{alert_id}"
 
 
 def _add(total: ProcessReport, report: ProcessReport) -> None:

@@ -15,7 +15,7 @@ from notifier.message import segments
 from notifier.policy import NotificationPolicy
 from notifier.senders import SendResult, TwilioSender
 from notifier.service import NotificationService
-from storage.models import AlertEvent, AlertState
+from storage.models import AlertEvent, AlertState, HealthAlert
 from storage.repositories.alerts import AlertChange, acknowledge_alert, update_alert
 from storage.repositories.locations import Fix, save_latest_fixes
 from storage.repositories.notifications import Delivery, deliveries_of_alert
@@ -191,7 +191,7 @@ def test_fall_text_says_where_the_phone_last_was(
     service.process_due(T0 + seconds(1))
     fall_text, high_text = (r.form["Body"] for r in fake.sends())
     assert "Last location 52.52001,13.40495 (+-20 m)." in fall_text
-    assert "vitals.example.org/a/" in fall_text and segments(fall_text) == 2
+    assert f"vitals.example.org/?alert={fall}" in fall_text and segments(fall_text) == 2
     assert "Last location" not in high_text  # where is said for falls and SOS only
     assert deliveries(sessions, fall) and deliveries(sessions, high)
 
@@ -205,3 +205,20 @@ def test_live_a_device_clock_ahead_never_delays_the_first_text(
     # ... live, the stored alert is the truth: an SOS dated 90 s ahead is texted now
     assert service.process_due(T0).first_texts == 1
     assert fake.sends_to(ANNA) == 1
+
+
+def test_an_alert_stored_before_freezing_is_frozen_at_its_first_text(
+    sessions: sessionmaker[Session], service: NotificationService, fake: FakeTwilio, family: Family
+) -> None:
+    alert_id = raise_alert(sessions, family.user_id, heart_rate=156)
+    with sessions.begin() as session:  # as a row migrated from before 0006 looks
+        state = session.get(AlertState, alert_id)
+        assert state is not None
+        state.heartRateAtAlert = None
+    service.process_due(T0)
+    with sessions.begin() as session:
+        alert = session.get(HealthAlert, alert_id)
+        assert alert is not None
+        alert.heartRate = 171  # the detector updates the alert later
+    service.process_due(T0 + seconds(300))
+    assert all("HR 156 bpm" in r.form["Body"] for r in fake.sends())

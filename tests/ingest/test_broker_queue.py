@@ -12,6 +12,8 @@ import pytest
 
 from ingest.broker_queue import broker_queue_warning, mosquitto_queue_bound
 from ingest.runner import LiveRunner
+from storage.engine import create_engine_from_url
+from storage.migrate import upgrade
 from tests.conftest import MQTT_URL
 from vitals.cli import main
 from vitals.commands import run as run_command
@@ -59,6 +61,7 @@ def test_vitals_run_warns_at_start_up_about_a_default_queue_bound(
     monkeypatch.setattr(run_command.signal, "signal", lambda *args: None)  # keep pytest's
     monkeypatch.setenv("VITALS_MQTT_URL", MQTT_URL)
     monkeypatch.setenv("VITALS_DATABASE_URL", sqlite_url)
+    upgrade(create_engine_from_url(sqlite_url))  # `vitals run` refuses a missing database
     monkeypatch.setenv("VITALS_MQTT_CLIENT_ID", "vitals-test-queue-bound")
     monkeypatch.setenv("VITALS_MQTT_BROKER_CONFIG", str(config))
     caplog.set_level(logging.WARNING, logger="vitals.run")

@@ -219,8 +219,8 @@ def test_alert_detail_chart_and_phone(
         # the alert detail has its own URL: timeline, texts with delivery status, actions
         if width == 1400:
             page.click(f'#alerts .alert[data-alert-id="{sos_id}"] a.type')
-        else:  # resolved above, so no longer in "needs attention": open its URL
-            page.goto(f"{base_url}/#/alerts/{sos_id}")
+        else:  # resolved above, so no longer in "needs attention": open the texted link
+            page.goto(f"{base_url}/?alert={sos_id}")
         page.wait_for_selector("#alert-detail .timeline")
         assert page.evaluate("location.hash") == f"#/alerts/{sos_id}"
         detail = page.inner_text("#alert-detail")

@@ -679,6 +679,9 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
   window.addEventListener("hashchange", () => { if (sessionStorage.getItem(KEY_STORE)) route(); });
+  // the link in caregivers' texts is /?alert=ID: show that alert's detail view
+  const linked = new URLSearchParams(location.search).get("alert");
+  if (/^[0-9]+$/.test(linked || "")) history.replaceState(null, "", `${location.pathname}#/alerts/${linked}`);
   setInterval(refresh, POLL_MS);
   if (sessionStorage.getItem(KEY_STORE)) start(); else showKeyForm("");
 });

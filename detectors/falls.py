@@ -346,7 +346,7 @@ def _quiet_run(  # noqa: PLR0912 - the checks that make the joined fold exact
         quiet = _quiet_chunk(state, np.array([t_last]), dt_ms, xyz, cfg)
         if quiet is not None:
             return quiet
-    if np.sqrt(np.einsum("ij,ij->i", xyz, xyz)).max() > cfg.fall_impact_g:
+    if np.sqrt(np.einsum("ij,ij->i", xyz, xyz)).max() > _gates(state, cfg)[1]:
         return None
     t_ms = np.concatenate(
         [
@@ -560,7 +560,8 @@ def _prepare(
     gravity, _ = lfilter([alpha], [1.0, alpha - 1.0], xyz, axis=0, zi=zi)
     prior3: Vec3 = (float(prior[0]), float(prior[1]), float(prior[2]))
 
-    low = (mag < cfg.fall_freefall_g).astype(np.int8)
+    low_g, impact_g = _gates(state, cfg)
+    low = (mag < low_g).astype(np.int8)
     edges = np.diff(np.concatenate(([0], low, [0])))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)  # exclusive
@@ -606,7 +607,7 @@ def _prepare(
         ff_start_ms=start_ms[long_enough],
         ff_ref=refs[long_enough],
         ff_min=mins[long_enough],
-        impacts=np.flatnonzero(mag > cfg.fall_impact_g).astype(np.int64),
+        impacts=np.flatnonzero(mag > impact_g).astype(np.int64),
     )
     last = gravity[-1]
     state = _replace(state, gravity_g=_vec(last), next_ms=float(t_ms[-1] + dt_ms))
@@ -624,7 +625,8 @@ def _quiet_chunk(
     (nearly every chunk): only the gravity estimate and the expected time move on, exactly
     as :func:`_prepare` would compute them. None when the chunk needs the full machine."""
     mag = np.sqrt(np.einsum("ij,ij->i", xyz, xyz))
-    if mag.min() < cfg.fall_freefall_g and not _dips_expire(mag, dt_ms, cfg):
+    low_g, impact_g = _gates(state, cfg)
+    if mag.min() < low_g and not _dips_expire(mag, dt_ms, low_g, impact_g, cfg):
         return None
     alpha = 1.0 - math.exp(-dt_ms / (cfg.fall_gravity_tau_s * 1000.0))
     prior = state.gravity_g if state.next_ms is not None else tuple(float(v) for v in xyz[0])
@@ -636,14 +638,26 @@ def _quiet_chunk(
     return _replace(state, gravity_g=_vec(gravity[-1]), next_ms=float(t_ms[-1] + dt_ms))
 
 
-def _dips_expire(mag: NDArray[np.float64], dt_ms: float, cfg: DetectorConfig) -> bool:
+def _gates(state: FallState, cfg: DetectorConfig) -> tuple[float, float]:
+    """(dip, impact) thresholds of a candidate for the state's placement: the fitted
+    model scores every dip below ``fall_freefall_g`` followed by an impact above
+    ``fall_impact_g``; the classic rule can only accept a dip below ``fall_rule_dip_g``
+    and an impact above ``fall_rule_impact_g``, so only those become its candidates."""
+    if state.placement in cfg.fall_model_placements:
+        return cfg.fall_freefall_g, cfg.fall_impact_g
+    return cfg.fall_rule_dip_g, cfg.fall_rule_impact_g
+
+
+def _dips_expire(
+    mag: NDArray[np.float64], dt_ms: float, low_g: float, impact_g: float, cfg: DetectorConfig
+) -> bool:
     """True when an idle machine ends this chunk idle again although it dips below the
     low-g threshold: no impact at all, and the last dip ended more than the impact window
     before the last sample (counted in samples: a small gap only adds time), so every
     candidate it arms expires inside the chunk (walking at the waist: most chunks)."""
-    if mag.max() > cfg.fall_impact_g:
+    if mag.max() > impact_g:
         return False
-    last_low = int(np.flatnonzero(mag < cfg.fall_freefall_g)[-1])
+    last_low = int(np.flatnonzero(mag < low_g)[-1])
     after_ms = (mag.size - 1 - (last_low + 1)) * dt_ms
     return after_ms >= cfg.fall_impact_window_s * 1000.0 + 1e-6
 
@@ -910,12 +924,14 @@ def fall_candidates(  # noqa: PLR0917 - the axes as fall_step takes them
     z_g: ArrayLike,
     config: DetectorConfig = DEFAULT,
     chunk_s: float = 1.0,
+    placement: str = "waist",
 ) -> NDArray[np.float64]:
     """Features of every candidate the state machine scores over one recording.
 
     The same machine as :func:`fall_step` (fed in ``chunk_s`` chunks), but no candidate
     is turned into a pending fall, so every later candidate is scored too: the rows a
     model for :func:`fall_probability` is fitted on (``python -m detectors.fit.fit_falls``).
+    ``placement`` sets the candidate gates (see :func:`is_fall`): the model's by default.
 
     Returns
     -------
@@ -926,7 +942,7 @@ def fall_candidates(  # noqa: PLR0917 - the axes as fall_step takes them
     xyz = np.column_stack((x, y, z))
     dt_ms = 1000.0 / fs_hz
     per = max(1, round(chunk_s * fs_hz))
-    state = FallState()
+    state = FallState(placement=placement)
     record: list[NDArray[np.float64]] = []
     for lo in range(0, len(xyz), per):
         part = xyz[lo : lo + per]

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -942,6 +942,9 @@ def fall_candidates(  # noqa: PLR0917 - the axes as fall_step takes them
     xyz = np.column_stack((x, y, z))
     dt_ms = 1000.0 / fs_hz
     per = max(1, round(chunk_s * fs_hz))
+    # never pending: a candidate that would be a fall must not block the later ones, so
+    # the rows do not depend on the weights being fitted
+    config = replace(config, fall_threshold=math.inf)
     state = FallState(placement=placement)
     record: list[NDArray[np.float64]] = []
     for lo in range(0, len(xyz), per):

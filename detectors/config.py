@@ -226,7 +226,7 @@ class DetectorConfig:
         et al. 2010 as one weighted score); a fall when the probability exceeds
         ``fall_threshold``. Fitted on the SisFall development trials (18 subjects, 2,191
         trials) by ``python -m detectors.fit.fit_falls``; subject-wise 6-fold
-        cross-validated trial sensitivity 97.2 %, specificity 97.3 % (function level;
+        cross-validated trial sensitivity 97.2 %, specificity 97.4 % (function level;
         through the pipeline: ``python -m simulators.evaluate_falls``).
     fall_model_placements : tuple of str, default ("waist", "chest")
         Device placements whose falls the fitted model decides (it was fitted on a waist
@@ -332,9 +332,9 @@ class DetectorConfig:
     fall_impact_window_s: float = 1.0
     fall_settle_s: float = 1.0
     fall_still_window_s: float = 3.0
-    fall_weights: tuple[float, ...] = (3.4013, -0.9525, -0.8679, -6.938)
-    fall_bias: float = -3.7857
-    fall_threshold: float = 0.41
+    fall_weights: tuple[float, ...] = (3.38, -1.0095, -0.8659, -6.8896)
+    fall_bias: float = -3.7736
+    fall_threshold: float = 0.4
     fall_model_placements: tuple[str, ...] = ("waist", "chest")
     fall_rule_dip_g: float = 0.6
     fall_rule_impact_g: float = 2.5

@@ -178,6 +178,15 @@ class FallState:
     blocked_until_ms: float | None = None
 
 
+def _replace(state: FallState, **changes: object) -> FallState:
+    """``dataclasses.replace`` without its per-field checks (FallState has no
+    ``__post_init__``); it runs a few times per chunk on the hot path."""
+    moved = object.__new__(FallState)
+    moved.__dict__.update(state.__dict__)
+    moved.__dict__.update(changes)
+    return moved
+
+
 def fall_step(  # noqa: PLR0917 - signature fixed by docs/detectors-api.md
     state: FallState,
     start_ms: int,
@@ -287,16 +296,16 @@ def fall_step_chunks(
     return state, actions
 
 
-def _quiet_run(
+def _quiet_run(  # noqa: PLR0912 - the checks that make the joined fold exact
     state: FallState, chunks: Sequence[AccelChunk], cfg: DetectorConfig
 ) -> FallState | None:
-    """:func:`fall_step` folded over ``chunks`` when every chunk would take the quiet
-    fast path and none is trimmed or follows a gap; None otherwise."""
-    if (
-        state.phase != "idle"
-        or state.low_start_ms is not None
-        or state.pending_onset_ms is not None
-    ):
+    """:func:`fall_step` folded over ``chunks`` in one piece when no chunk is trimmed or
+    follows a gap, no fall is pending and no candidate is in its posture window: one
+    gravity filter when every chunk is quiet, else -- when no sample reaches the impact
+    threshold, so no posture sums (whose float rounding depends on the chunking) are
+    started -- the machine once over the joined samples, with each chunk's own sample
+    times; None otherwise (folded chunk by chunk)."""
+    if state.phase == "post" or state.pending_onset_ms is not None:
         return None
     fs_hz = chunks[0].fs_hz
     if not cfg.fall_min_fs_hz <= fs_hz <= cfg.fall_max_fs_hz:
@@ -304,6 +313,7 @@ def _quiet_run(
     dt_ms = 1000.0 / fs_hz
     next_ms = state.next_ms
     axes: tuple[list[NDArray[np.float64]], ...] = ([], [], [])
+    firsts: list[float] = []
     for i, chunk in enumerate(chunks):
         x, y, z = chunk.x_g, chunk.y_g, chunk.z_g
         if not (
@@ -326,12 +336,25 @@ def _quiet_run(
                 state = _after_gap(state)
         t_last = first_ms + (x.shape[0] - 1) * dt_ms  # as fall_step's t_ms[-1]
         next_ms = float(t_last + dt_ms)
+        firsts.append(first_ms)
         for axis, values in zip(axes, (x, y, z), strict=True):
             axis.append(values)
     xyz = np.column_stack([np.concatenate(axis) for axis in axes])
     if not np.isfinite(xyz).all():
         return None
-    return _quiet_chunk(state, np.array([t_last]), dt_ms, xyz, cfg)
+    if state.phase == "idle" and state.low_start_ms is None:
+        quiet = _quiet_chunk(state, np.array([t_last]), dt_ms, xyz, cfg)
+        if quiet is not None:
+            return quiet
+    if np.sqrt(np.einsum("ij,ij->i", xyz, xyz)).max() > _gates(state, cfg)[1]:
+        return None
+    t_ms = np.concatenate(
+        [
+            first + np.arange(len(part), dtype=np.float64) * dt_ms
+            for first, part in zip(firsts, axes[0], strict=True)
+        ]
+    )
+    return _process(state, t_ms, dt_ms, xyz, cfg)
 
 
 def fall_cancel(state: FallState, at_ms: int, config: DetectorConfig = DEFAULT) -> FallState:
@@ -357,9 +380,9 @@ def fall_cancel(state: FallState, at_ms: int, config: DetectorConfig = DEFAULT) 
     del config
     at_ms = int(at_ms)
     remembered = at_ms if state.cancel_ms is None else max(state.cancel_ms, at_ms)
-    state = replace(state, cancel_ms=remembered)
+    state = _replace(state, cancel_ms=remembered)
     if _cancels_pending(state, at_ms):
-        state = replace(
+        state = _replace(
             state,
             pending_onset_ms=None,
             pending_due_ms=None,
@@ -404,7 +427,7 @@ def fall_tick(
             f"Fall detected (impact {peak:.1f} g), not cancelled within {config.fall_grace_s:.0f} s"
         ),
     )
-    state = replace(
+    state = _replace(
         state,
         pending_onset_ms=None,
         pending_due_ms=None,
@@ -463,7 +486,7 @@ def _valid_float_chunk(
 
 def _after_gap(state: FallState) -> FallState:
     """Forget everything built from contiguous samples; keep pending/cancel/cooldown."""
-    state = replace(
+    state = _replace(
         state, next_ms=None, gravity_g=_ZERO, low_start_ms=None, low_ref_g=_ZERO, low_min_g=0.0
     )
     return _to_idle(state)
@@ -471,7 +494,7 @@ def _after_gap(state: FallState) -> FallState:
 
 def _to_idle(state: FallState) -> FallState:
     """Drop the candidate in progress (free fall / impact / posture window)."""
-    return replace(
+    return _replace(
         state,
         phase="idle",
         ref_g=_ZERO,
@@ -537,7 +560,8 @@ def _prepare(
     gravity, _ = lfilter([alpha], [1.0, alpha - 1.0], xyz, axis=0, zi=zi)
     prior3: Vec3 = (float(prior[0]), float(prior[1]), float(prior[2]))
 
-    low = (mag < cfg.fall_freefall_g).astype(np.int8)
+    low_g, impact_g = _gates(state, cfg)
+    low = (mag < low_g).astype(np.int8)
     edges = np.diff(np.concatenate(([0], low, [0])))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)  # exclusive
@@ -561,7 +585,7 @@ def _prepare(
     open_run = ends.size > 0 and ends[-1] == low.size  # still below threshold at the end
     if open_run:
         g = refs[-1]
-        state = replace(
+        state = _replace(
             state,
             low_start_ms=float(start_ms[-1]),
             low_ref_g=_vec(g),
@@ -570,7 +594,7 @@ def _prepare(
         starts, ends, start_ms, refs = starts[:-1], ends[:-1], start_ms[:-1], refs[:-1]
         mins = mins[:-1]
     else:
-        state = replace(state, low_start_ms=None, low_ref_g=_ZERO, low_min_g=0.0)
+        state = _replace(state, low_start_ms=None, low_ref_g=_ZERO, low_min_g=0.0)
     end_ms = t_ms[ends]  # every remaining run ended inside this chunk
     long_enough = end_ms - start_ms >= cfg.fall_freefall_min_s * 1000.0 - 1e-6
     chunk = _Chunk(
@@ -583,10 +607,10 @@ def _prepare(
         ff_start_ms=start_ms[long_enough],
         ff_ref=refs[long_enough],
         ff_min=mins[long_enough],
-        impacts=np.flatnonzero(mag > cfg.fall_impact_g).astype(np.int64),
+        impacts=np.flatnonzero(mag > impact_g).astype(np.int64),
     )
     last = gravity[-1]
-    state = replace(state, gravity_g=_vec(last), next_ms=float(t_ms[-1] + dt_ms))
+    state = _replace(state, gravity_g=_vec(last), next_ms=float(t_ms[-1] + dt_ms))
     return chunk, state
 
 
@@ -601,7 +625,8 @@ def _quiet_chunk(
     (nearly every chunk): only the gravity estimate and the expected time move on, exactly
     as :func:`_prepare` would compute them. None when the chunk needs the full machine."""
     mag = np.sqrt(np.einsum("ij,ij->i", xyz, xyz))
-    if mag.min() < cfg.fall_freefall_g and not _dips_expire(mag, dt_ms, cfg):
+    low_g, impact_g = _gates(state, cfg)
+    if mag.min() < low_g and not _dips_expire(mag, dt_ms, low_g, impact_g, cfg):
         return None
     alpha = 1.0 - math.exp(-dt_ms / (cfg.fall_gravity_tau_s * 1000.0))
     prior = state.gravity_g if state.next_ms is not None else tuple(float(v) for v in xyz[0])
@@ -610,20 +635,29 @@ def _quiet_chunk(
         gravity = _LINEAR_FILTER(np.array([alpha]), np.array([1.0, alpha - 1.0]), xyz, 0, zi)[0]
     else:
         gravity, _ = lfilter([alpha], [1.0, alpha - 1.0], xyz, axis=0, zi=zi)
-    moved = object.__new__(FallState)  # dataclasses.replace without its per-field checks
-    moved.__dict__.update(state.__dict__)
-    moved.__dict__.update(gravity_g=_vec(gravity[-1]), next_ms=float(t_ms[-1] + dt_ms))
-    return moved
+    return _replace(state, gravity_g=_vec(gravity[-1]), next_ms=float(t_ms[-1] + dt_ms))
 
 
-def _dips_expire(mag: NDArray[np.float64], dt_ms: float, cfg: DetectorConfig) -> bool:
+def _gates(state: FallState, cfg: DetectorConfig) -> tuple[float, float]:
+    """(dip, impact) thresholds of a candidate for the state's placement: the fitted
+    model scores every dip below ``fall_freefall_g`` followed by an impact above
+    ``fall_impact_g``; the classic rule can only accept a dip below ``fall_rule_dip_g``
+    and an impact above ``fall_rule_impact_g``, so only those become its candidates."""
+    if state.placement in cfg.fall_model_placements:
+        return cfg.fall_freefall_g, cfg.fall_impact_g
+    return cfg.fall_rule_dip_g, cfg.fall_rule_impact_g
+
+
+def _dips_expire(
+    mag: NDArray[np.float64], dt_ms: float, low_g: float, impact_g: float, cfg: DetectorConfig
+) -> bool:
     """True when an idle machine ends this chunk idle again although it dips below the
     low-g threshold: no impact at all, and the last dip ended more than the impact window
     before the last sample (counted in samples: a small gap only adds time), so every
     candidate it arms expires inside the chunk (walking at the waist: most chunks)."""
-    if mag.max() > cfg.fall_impact_g:
+    if mag.max() > impact_g:
         return False
-    last_low = int(np.flatnonzero(mag < cfg.fall_freefall_g)[-1])
+    last_low = int(np.flatnonzero(mag < low_g)[-1])
     after_ms = (mag.size - 1 - (last_low + 1)) * dt_ms
     return after_ms >= cfg.fall_impact_window_s * 1000.0 + 1e-6
 
@@ -674,7 +708,7 @@ def _arm(state: FallState, c: _Chunk, k: int, cfg: DetectorConfig) -> FallState:
         and state.ref_ms is not None
         and c.ff_start_ms[k] - state.ref_ms <= cfg.fall_impact_window_s * 1000.0
     )
-    return replace(
+    return _replace(
         state,
         phase="impact",
         ref_g=state.ref_g if keep_ref else _vec(c.ff_ref[k]),
@@ -698,9 +732,21 @@ def _impact_phase(
     rearm = np.flatnonzero(later & (c.ff_end >= pos) & (c.ff_end <= first_hit))
     if rearm.size:  # another free fall completed before any impact: wait from its end
         k = int(rearm[0])  # one at a time: each re-arm moves the deadline
-        return _arm(state, c, k, cfg), int(c.ff_end[k])
+        state = _arm(state, c, k, cfg)
+        # the following dips, while each ends before the new deadline with no impact
+        # before it, re-arm in turn (the same steps as calling this again, cheaper)
+        while k + 1 < c.ff_end.size:
+            assert state.deadline_ms is not None
+            end, next_end = int(c.ff_end[k]), int(c.ff_end[k + 1])
+            if next_end > c.index_at(state.deadline_ms + 1e-6):
+                break
+            if np.any((c.impacts >= end) & (c.impacts < next_end)):
+                break
+            k += 1
+            state = _arm(state, c, k, cfg)
+        return state, int(c.ff_end[k])
     if hits.size:
-        state = replace(state, phase="post", impact_ms=float(c.t_ms[first_hit]), peak_g=0.0)
+        state = _replace(state, phase="post", impact_ms=float(c.t_ms[first_hit]), peak_g=0.0)
         return state, first_hit
     if limit < c.t_ms.size:  # deadline passed without impact
         return _to_idle(state), limit
@@ -730,7 +776,7 @@ def _post_phase(
         return _next_candidate(state, c, disturbed, cfg)
     seg_mag, seg_xyz = c.mag[i0:i1], c.xyz[i0:i1]
     sums = seg_xyz.sum(axis=0) if i1 > i0 else np.zeros(3)
-    state = replace(
+    state = _replace(
         state,
         peak_g=peak,
         post_n=state.post_n + int(seg_mag.size),
@@ -765,7 +811,7 @@ def _remember_next_run(state: FallState, c: _Chunk, pos: int, until: int) -> Fal
     if not ok.size:
         return state
     k = int(ok[-1])
-    return replace(
+    return _replace(
         state,
         next_start_ms=float(c.ff_start_ms[k]),
         next_end_ms=float(c.t_ms[ends[k]]),
@@ -777,7 +823,7 @@ def _remember_next_run(state: FallState, c: _Chunk, pos: int, until: int) -> Fal
 def _arm_next(state: FallState, cfg: DetectorConfig) -> FallState:
     """The remembered low run becomes a candidate waiting for its impact."""
     assert state.next_end_ms is not None
-    return replace(
+    return _replace(
         _to_idle(state),
         phase="impact",
         ref_g=state.next_ref_g,
@@ -797,7 +843,7 @@ def _next_candidate(
     end = state.next_end_ms
     if end is not None and at_ms - end <= cfg.fall_impact_window_s * 1000.0 + 1e-6:
         armed = _arm_next(state, cfg)
-        return replace(armed, phase="post", impact_ms=at_ms, peak_g=0.0), hit
+        return _replace(armed, phase="post", impact_ms=at_ms, peak_g=0.0), hit
     return _to_idle(state), hit
 
 
@@ -878,12 +924,14 @@ def fall_candidates(  # noqa: PLR0917 - the axes as fall_step takes them
     z_g: ArrayLike,
     config: DetectorConfig = DEFAULT,
     chunk_s: float = 1.0,
+    placement: str = "waist",
 ) -> NDArray[np.float64]:
     """Features of every candidate the state machine scores over one recording.
 
     The same machine as :func:`fall_step` (fed in ``chunk_s`` chunks), but no candidate
     is turned into a pending fall, so every later candidate is scored too: the rows a
     model for :func:`fall_probability` is fitted on (``python -m detectors.fit.fit_falls``).
+    ``placement`` sets the candidate gates (see :func:`is_fall`): the model's by default.
 
     Returns
     -------
@@ -894,7 +942,10 @@ def fall_candidates(  # noqa: PLR0917 - the axes as fall_step takes them
     xyz = np.column_stack((x, y, z))
     dt_ms = 1000.0 / fs_hz
     per = max(1, round(chunk_s * fs_hz))
-    state = FallState()
+    # never pending: a candidate that would be a fall must not block the later ones, so
+    # the rows do not depend on the weights being fitted
+    config = replace(config, fall_threshold=math.inf)
+    state = FallState(placement=placement)
     record: list[NDArray[np.float64]] = []
     for lo in range(0, len(xyz), per):
         part = xyz[lo : lo + per]
@@ -905,7 +956,7 @@ def fall_candidates(  # noqa: PLR0917 - the axes as fall_step takes them
 
 def _pending(state: FallState, onset_ms: int, detected_ms: int, cfg: DetectorConfig) -> FallState:
     due = detected_ms + round(cfg.fall_grace_s * 1000.0)
-    state = replace(
+    state = _replace(
         state,
         pending_onset_ms=onset_ms,
         pending_due_ms=due,
@@ -913,7 +964,7 @@ def _pending(state: FallState, onset_ms: int, detected_ms: int, cfg: DetectorCon
         blocked_until_ms=float(due),
     )
     if state.cancel_ms is not None and _cancels_pending(state, state.cancel_ms):
-        state = replace(
+        state = _replace(
             state,
             pending_onset_ms=None,
             pending_due_ms=None,

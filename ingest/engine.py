@@ -12,6 +12,7 @@ silently dropped and never folded into a window that was already stored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -218,9 +219,10 @@ class Engine:
         except ValueError:  # DetectorError: e.g. shorter than the detectors need
             beats = None
         window_ms = self.config.window_ms
-        end = _window_end(round(buffer.last_ms), window_ms)
+        # ceil: a last sample at 60 000.3 ms lies in (60 000, 120 000], as in _close_until
+        end = _window_end(math.ceil(buffer.last_ms), window_ms)
         if end <= user.closed_until_ms:
-            return  # cannot happen: the segment's last sample came after the closed windows
+            return  # defensive: _close_until extracts a segment before its window closes
         if beats is not None and beats.quality_ok and beats.beat_ms.size > 1:
             # filed under the window of the segment's end (times kept in order, clamped
             # to that window's start) so one strip feeds one verdict

@@ -36,6 +36,7 @@ from detectors import (
     sos_action,
     stress_step,
 )
+from detectors.rhythm import ATRIAL_FEATURES
 from ingest.payload import Reading
 from ingest.userstate import UserState, WaveBuffer
 
@@ -101,6 +102,7 @@ class _ClosingWindow:
     activity_g: float
     trusted: bool
     reading_type: str
+    atrial: tuple[float, ...] = ()
 
 
 class Engine:
@@ -228,6 +230,13 @@ class Engine:
             # to that window's start) so one strip feeds one verdict
             filed_ms = np.maximum(beats.beat_ms[1:], end - window_ms + 1)
             self._add_beats(user, filed_ms, beats.rr_ms)
+            if kind == "ecg":
+                # the atrial-activity model judges a window of one ECG segment; beats of
+                # two segments fall back to the RR-only model
+                extras = user.extras_for(end)
+                extras.ecg_segments += 1
+                one = extras.ecg_segments == 1
+                extras.atrial = tuple(map(float, beats.atrial)) if one else ()
             return
         user.extras_for(end).untrusted = True
 
@@ -346,6 +355,7 @@ class Engine:
                     activity_g=extras.activity_g if extras else float("nan"),
                     trusted=not (extras and extras.untrusted),
                     reading_type=extras.reading_type if extras else "automatic",
+                    atrial=extras.atrial if extras else (),
                 )
             )
         keep_beats = beat_ends > new_closed
@@ -430,4 +440,7 @@ def _batch(closing: list[_ClosingWindow]) -> WindowBatch:
         hr_offsets=np.concatenate(([0], np.cumsum(hr_counts))),
         activity_g=np.array([w.activity_g for w in closing], dtype=np.float64),
         rhythm_trusted=np.array([w.trusted for w in closing], dtype=bool),
+        atrial=np.array(
+            [w.atrial or (math.nan,) * len(ATRIAL_FEATURES) for w in closing], dtype=np.float64
+        ),
     )

@@ -20,6 +20,10 @@ windows, see ``tests/detectors/test_beats.py``: clean ≈ 1.0, noise of 1/3 the 
 pulse amplitude < 0.8) and at least ``MIN_BEATS`` beats. Peak positions are refined to
 sub-sample precision by parabolic interpolation, which matters at wrist PPG rates
 (64 Hz = 15.6 ms per sample).
+
+For ECG, :func:`atrial_features` also describes the atrial activity of the clean run
+(P-wave consistency and amplitude, fibrillatory-wave power), which the rhythm model of a
+window of one ECG segment uses (:func:`detectors.rhythm.atrial_probability`).
 """
 
 from __future__ import annotations

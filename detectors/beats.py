@@ -20,23 +20,38 @@ windows, see ``tests/detectors/test_beats.py``: clean ≈ 1.0, noise of 1/3 the 
 pulse amplitude < 0.8) and at least ``MIN_BEATS`` beats. Peak positions are refined to
 sub-sample precision by parabolic interpolation, which matters at wrist PPG rates
 (64 Hz = 15.6 ms per sample).
+
+For ECG, :func:`atrial_features` also describes the atrial activity of the clean run
+(P-wave consistency and amplitude, fibrillatory-wave power), which the rhythm model of a
+window of one ECG segment uses (:func:`detectors.rhythm.atrial_probability`).
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import neurokit2 as nk
 import numpy as np
 from numpy.typing import NDArray
+from scipy.signal import welch
 
 from detectors.config import DEFAULT, DetectorConfig
+from detectors.rhythm import ATRIAL_FEATURES
 
-__all__ = ["MIN_BEATS", "QUALITY_MIN", "BeatExtraction", "beats_from_ecg", "beats_from_ppg"]
+__all__ = [
+    "ATRIAL_FEATURES",
+    "MIN_BEATS",
+    "QUALITY_MIN",
+    "BeatExtraction",
+    "atrial_features",
+    "beats_from_ecg",
+    "beats_from_ppg",
+]
 
 QUALITY_MIN = 0.8
+_NO_ATRIAL = np.full(len(ATRIAL_FEATURES), np.nan)
 _MATCH_TOLERANCE_S = 0.15
 _TEMPLATE_R = 0.8
 MIN_BEATS = 5
@@ -57,6 +72,15 @@ _COVERAGE_SCALE = QUALITY_MIN / _RUN_MIN_SHARE
 #: fibrillatory waves and baseline wander distort the ±50 ms QRS window.
 _ECG_TEMPLATE_MIN = 0.6
 _ECG_TEMPLATE_SCALE = QUALITY_MIN / _ECG_TEMPLATE_MIN
+#: pre-R segment holding the P wave (s before R): from 250 ms to 80 ms before the R apex
+_P_START_S, _P_END_S = 0.25, 0.08
+#: average-beat (QRST) window for cancellation (s around R), and the QRS half-width left
+#: out of the residual's size
+_QRST_BEFORE_S, _QRST_AFTER_S = 0.25, 0.45
+_QRS_HALF_S = 0.06
+#: fibrillatory-wave band and the reference band of the residual (Hz)
+_F_BAND_HZ, _REF_BAND_HZ = (4.0, 9.0), (1.0, 40.0)
+_MIN_ATRIAL_BEATS = 8
 
 
 @dataclass(frozen=True)
@@ -73,12 +97,17 @@ class BeatExtraction:
         False: too noisy to trust, the caller must give no rhythm verdict.
     quality : float
         Signal-quality index 0..1.
+    atrial : ndarray of float64, shape (4,)
+        Atrial-activity features of the clean run, in the order of ``ATRIAL_FEATURES``
+        (ECG only; all NaN for PPG or when the run is too short), see
+        :func:`atrial_features`.
     """
 
     beat_ms: NDArray[np.int64]
     rr_ms: NDArray[np.float64]
     quality_ok: bool
     quality: float
+    atrial: NDArray[np.float64] = field(default_factory=_NO_ATRIAL.copy)
 
 
 def beats_from_ecg(
@@ -123,7 +152,87 @@ def beats_from_ecg(
     run, coverage = _clean_run(peaks, second, _MATCH_TOLERANCE_S * fs)
     template = _template_share(cleaned, run, round(0.05 * fs))
     sqi = min(1.0, template * _ECG_TEMPLATE_SCALE, coverage * _COVERAGE_SCALE)
-    return _extraction(cleaned, run, fs, start_ms=start_ms, sqi=sqi, config=config)
+    extraction = _extraction(cleaned, run, fs, start_ms=start_ms, sqi=sqi, config=config)
+    return replace(extraction, atrial=atrial_features(cleaned, run, fs))
+
+
+def atrial_features(
+    cleaned: NDArray[np.float64], r_peaks: NDArray[np.int64], fs_hz: float
+) -> NDArray[np.float64]:
+    """Atrial-activity features of an ECG stretch from its R peaks (order of
+    ``ATRIAL_FEATURES``; all NaN with fewer than 8 usable beats).
+
+    0. ``p_corr``: median correlation of each beat's pre-R segment (250-80 ms before R)
+       with the median pre-R template. Sinus rhythm repeats the same P wave before every
+       QRS; in AF there is none, and the segment holds uncorrelated f-waves (P-wave
+       absence as an AF marker: Ladavich & Ghoraani 2015, Biomed Signal Process Control
+       18:274-281; template correlation of the P region as in Datta et al. 2017, CinC
+       44, and Zabihi et al. 2017, CinC 44, challenge entries).
+    1. ``ln_p_amp``: ln of the pre-R template's peak-to-peak amplitude over the median
+       R amplitude: a P wave is ~0.1-0.25 of the R wave; averaging uncorrelated f-waves
+       leaves a flat template (Clifford et al. 2017, CinC 44, on P-wave features of the
+       challenge entries).
+    2. ``f_frac``: share of the power 1-40 Hz of the residual after average-beat (QRST)
+       cancellation that lies in 4-9 Hz, the fibrillatory-wave band (Stridh & Sörnmo
+       2001, IEEE Trans Biomed Eng 48:105-111, QRST cancellation; f-wave dominant
+       frequency 4-9 Hz: Bollmann et al. 1998 and Stridh et al. 2004).
+    3. ``ln_resid``: ln of the RMS of that residual (outside ±60 ms of each R) over the
+       median R amplitude: f-waves leave atrial activity that the average beat does not
+       cancel, sinus rhythm leaves noise only.
+
+    Parameters
+    ----------
+    cleaned : ndarray of float64
+        The cleaned ECG (``nk.ecg_clean``).
+    r_peaks : ndarray of int64
+        R-apex sample indices (increasing), e.g. the clean run of :func:`beats_from_ecg`.
+    fs_hz : float
+
+    Returns
+    -------
+    ndarray of float64, shape (4,)
+    """
+    out = np.full(len(ATRIAL_FEATURES), np.nan)
+    before, after = round(_QRST_BEFORE_S * fs_hz), round(_QRST_AFTER_S * fs_hz)
+    p = r_peaks[(r_peaks >= before) & (r_peaks < cleaned.size - after)]
+    if p.size < _MIN_ATRIAL_BEATS:
+        return out
+    r_amp = float(np.median(np.abs(cleaned[p])))
+    if not r_amp > 0.0:
+        return out
+    # P-wave consistency on the pre-R segment
+    p_off = np.arange(-round(_P_START_S * fs_hz), -round(_P_END_S * fs_hz) + 1)
+    seg = cleaned[p[:, None] + p_off]
+    seg = seg - seg.mean(axis=1, keepdims=True)
+    template = np.median(seg, axis=0)
+    norm = np.sqrt((seg**2).sum(axis=1) * float(template @ template))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = (seg @ template) / norm
+    out[0] = float(np.nanmedian(corr)) if np.isfinite(corr).any() else 0.0
+    out[1] = float(np.log(max(float(np.ptp(template)) / r_amp, 1e-3)))
+    # average-beat cancellation: each beat's window ends where the next one starts
+    offsets = np.arange(-before, after + 1)
+    beat = cleaned[p[:, None] + offsets]
+    qrst = np.median(beat, axis=0)
+    stop = np.r_[p[1:] - before, p[-1] + after + 1]
+    idx = p[:, None] + offsets
+    inside = idx < stop[:, None]
+    span = slice(int(p[0] - before), int(p[-1] + after + 1))
+    residual = cleaned.copy()
+    residual[idx[inside]] -= np.broadcast_to(qrst, idx.shape)[inside]
+    residual = residual[span]
+    freqs, power = welch(residual, fs=fs_hz, nperseg=min(residual.size, round(2 * fs_hz)))
+    in_f = (freqs >= _F_BAND_HZ[0]) & (freqs <= _F_BAND_HZ[1])
+    in_ref = (freqs >= _REF_BAND_HZ[0]) & (freqs <= _REF_BAND_HZ[1])
+    total = float(power[in_ref].sum())
+    out[2] = float(power[in_f].sum()) / total if total > 0.0 else 0.0
+    qrs = np.zeros(cleaned.size, dtype=bool)
+    half = round(_QRS_HALF_S * fs_hz)
+    qrs[np.clip(p[:, None] + np.arange(-half, half + 1), 0, cleaned.size - 1)] = True
+    outside = residual[~qrs[span]]
+    rms = float(np.sqrt(np.mean(outside**2))) if outside.size else 0.0
+    out[3] = float(np.log(max(rms / r_amp, 1e-3)))
+    return out
 
 
 def beats_from_ppg(

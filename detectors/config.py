@@ -78,8 +78,16 @@ class DetectorConfig:
         sinus/RSA, sinus+ectopy and AF intervals plus the beats detected in the real
         CinC 2017 dev strips (N and O not AF, A AF); see :mod:`detectors.rhythm` for the
         feature list and references.
+    rhythm_atrial_weights, rhythm_atrial_bias : tuple[float, ...], float
+        Second logistic model, used instead of the first for windows whose beats come
+        from one raw ECG segment: the first model's logit (capped at ±5) followed by the
+        four atrial-activity features of :func:`detectors.beats.atrial_features` (P-wave
+        consistency and amplitude, fibrillatory-wave power; Ladavich & Ghoraani 2015,
+        Datta et al. 2017, Zabihi et al. 2017, Stridh & Sörnmo 2001); see
+        :func:`detectors.rhythm.atrial_probability`. Fitted by the same command on the
+        judged real CinC 2017 dev strips only (synthetic intervals have no waveform).
     rhythm_threshold : float, default 0.5
-        Probability above which a window is called irregular.
+        Probability above which a window is called irregular (both models).
 
     Stress
     ------
@@ -285,6 +293,8 @@ class DetectorConfig:
     # rhythm (logistic model; fitted by python -m detectors.fit.fit_rhythm)
     rhythm_weights: tuple[float, ...] = (4.4321, 2.1269, -0.0, 61.9832, -7.4425, -5.8627)
     rhythm_bias: float = 8.1191
+    rhythm_atrial_weights: tuple[float, ...] = (0.5005, -4.8909, -0.301, 3.7145, -0.412)
+    rhythm_atrial_bias: float = 0.8782
     rhythm_threshold: float = 0.5
 
     # stress

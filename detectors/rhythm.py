@@ -57,12 +57,23 @@ from detectors.config import DEFAULT, DetectorConfig
 from detectors.hrv import TimeDomain, time_domain_masked
 from detectors.rowops import count_per_row, sum_per_row, with_next
 
-__all__ = ["RHYTHM_FEATURES", "features_from_rr", "irregular_probability", "rhythm_features"]
+__all__ = [
+    "ATRIAL_FEATURES",
+    "RHYTHM_FEATURES",
+    "atrial_model_inputs",
+    "atrial_probability",
+    "features_from_rr",
+    "irregular_probability",
+    "rhythm_features",
+]
 
 FloatArray = NDArray[np.float64]
 
 RHYTHM_FEATURES = ("ln_nrmssd", "tpr", "sd1_sd2", "unexplained", "excluded", "lag2_ratio")
+#: atrial-activity features of a raw ECG segment (:func:`detectors.beats.atrial_features`)
+ATRIAL_FEATURES = ("p_corr", "ln_p_amp", "f_frac", "ln_resid")
 _LAG2_CAP = 3.0
+_RR_LOGIT_CAP = 5.0
 
 
 def rhythm_features(clean: CleanIntervals, td: TimeDomain) -> FloatArray:
@@ -127,6 +138,59 @@ def irregular_probability(features: FloatArray, config: DetectorConfig = DEFAULT
         )
     z = features @ w + config.rhythm_bias
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def atrial_probability(
+    features: FloatArray, atrial: FloatArray, config: DetectorConfig = DEFAULT
+) -> FloatArray:
+    """Logistic probability of AF from the RR model's score plus the waveform's atrial
+    activity (a second stage, stacked on the RR-only model).
+
+    Used for windows whose beats come from one raw ECG segment, where the P waves (or
+    their absence and the fibrillatory waves) are seen: AF with a fairly regular
+    ventricular response looks like sinus rhythm with ectopy in its intervals alone
+    (P-wave absence and f-waves beside RR irregularity, as in the CinC 2017 entries of
+    Datta et al. 2017 and Zabihi et al. 2017, and Ladavich & Ghoraani 2015). The RR
+    evidence enters as the RR-only model's logit, capped at ±5 (probability 0.007-0.993),
+    so what that model learnt from the synthetic windows (bigeminy is not AF, via the
+    lag-2 ratio) carries over; the real strips alone hold too few alternating rhythms.
+
+    Parameters
+    ----------
+    features : ndarray of float64, shape (n, 6)
+        From :func:`rhythm_features`.
+    atrial : ndarray of float64, shape (n, 4)
+        From :func:`detectors.beats.atrial_features`, order of ``ATRIAL_FEATURES``.
+    config : DetectorConfig
+        ``rhythm_weights`` / ``rhythm_bias`` (the RR model), ``rhythm_atrial_weights``
+        (5 values: the RR logit, then ``ATRIAL_FEATURES``) and ``rhythm_atrial_bias``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        NaN where any feature is NaN.
+    """
+    x = atrial_model_inputs(features, atrial, config)
+    w = np.asarray(config.rhythm_atrial_weights, dtype=np.float64)
+    if w.shape != (x.shape[1],):
+        names = ", ".join(("rr_logit", *ATRIAL_FEATURES))
+        raise ValueError(
+            f"rhythm_atrial_weights has {w.shape[0]} values, expected {x.shape[1]} ({names})"
+        )
+    z = x @ w + config.rhythm_atrial_bias
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def atrial_model_inputs(
+    features: FloatArray, atrial: FloatArray, config: DetectorConfig = DEFAULT
+) -> FloatArray:
+    """Inputs of the atrial model: the RR model's logit capped at ±5, then the atrial
+    features; shape (n, 5)."""
+    w = np.asarray(config.rhythm_weights, dtype=np.float64)
+    if w.shape != (features.shape[1],):
+        raise ValueError(f"rhythm_weights has {w.shape[0]} values, expected {features.shape[1]}")
+    rr_logit = np.clip(features @ w + config.rhythm_bias, -_RR_LOGIT_CAP, _RR_LOGIT_CAP)
+    return np.column_stack([rr_logit, atrial])
 
 
 def features_from_rr(rr_ms_2d: FloatArray, config: DetectorConfig = DEFAULT) -> FloatArray:

@@ -17,7 +17,12 @@ from numpy.typing import NDArray
 from detectors.artifacts import clean_intervals
 from detectors.config import DEFAULT, DetectorConfig
 from detectors.hrv import baevsky_stress_index_batch, hrv_frequency_batch, time_domain_masked
-from detectors.rhythm import irregular_probability, rhythm_features
+from detectors.rhythm import (
+    ATRIAL_FEATURES,
+    atrial_probability,
+    irregular_probability,
+    rhythm_features,
+)
 from detectors.rowops import row_blocks
 
 __all__ = ["WindowBatch", "WindowFeatures", "analyze_windows", "ragged_to_padded"]
@@ -48,6 +53,10 @@ class WindowBatch:
         there was no accelerometer data.
     rhythm_trusted : ndarray of bool, shape (n,)
         False when the beats came from a low-quality waveform.
+    atrial : ndarray of float64, shape (n, 4), optional
+        Atrial-activity features of the raw ECG segment the window's beats came from
+        (:func:`detectors.beats.atrial_features`); rows with a NaN (beats from RR, PPG or
+        several segments) and ``None`` (no row has them) use the RR-only rhythm model.
     """
 
     user_ids: IntArray
@@ -58,6 +67,7 @@ class WindowBatch:
     hr_offsets: IntArray
     activity_g: FloatArray
     rhythm_trusted: BoolArray
+    atrial: FloatArray | None = None
 
     @classmethod
     def from_lists(
@@ -69,6 +79,7 @@ class WindowBatch:
         hr_bpm: list[list[float]] | None = None,
         activity_g: list[float] | None = None,
         rhythm_trusted: list[bool] | None = None,
+        atrial: list[list[float]] | FloatArray | None = None,
     ) -> WindowBatch:
         """Build a batch from per-window lists (convenience for tests and callers).
 
@@ -97,6 +108,7 @@ class WindowBatch:
             rhythm_trusted=np.asarray(
                 rhythm_trusted if rhythm_trusted is not None else np.ones(n, bool), np.bool_
             ),
+            atrial=None if atrial is None else np.asarray(atrial, np.float64).reshape(n, -1),
         )
 
 
@@ -206,7 +218,13 @@ def analyze_windows(
     _check_batch(batch, n)
     rr = ragged_to_padded(batch.rr_ms, batch.rr_offsets)
     blocks = [
-        _analyze_block(rr[rows], batch.rhythm_trusted[rows], config, frequency)
+        _analyze_block(
+            rr[rows],
+            batch.rhythm_trusted[rows],
+            None if batch.atrial is None else batch.atrial[rows],
+            config,
+            frequency,
+        )
         for rows in row_blocks(n, rr.shape[1])
     ]
     f = {key: np.concatenate([b[key] for b in blocks] or [np.zeros(0)]) for key in _BLOCK_FIELDS}
@@ -252,13 +270,22 @@ _BLOCK_FIELDS = (
 
 
 def _analyze_block(
-    rr: FloatArray, trusted: BoolArray, config: DetectorConfig, frequency: bool
+    rr: FloatArray,
+    trusted: BoolArray,
+    atrial: FloatArray | None,
+    config: DetectorConfig,
+    frequency: bool,
 ) -> dict[str, NDArray[np.generic]]:
     """Per-window values of one block of rows of the padded RR matrix."""
     clean = clean_intervals(rr, config)
     x, nn = clean.rr_filled_ms, clean.nn
     td = time_domain_masked(x, nn)
-    prob = irregular_probability(rhythm_features(clean, td), config)
+    features = rhythm_features(clean, td)
+    prob = irregular_probability(features, config)
+    if atrial is not None:
+        seen = np.all(np.isfinite(atrial), axis=1)
+        if seen.any():
+            prob[seen] = atrial_probability(features[seen], atrial[seen], config)
     rhythm_valid = (
         trusted
         & (clean.n_plausible >= config.min_beats_rhythm)
@@ -299,13 +326,15 @@ def _mean_hr_samples(batch: WindowBatch, config: DetectorConfig) -> FloatArray:
 
 def _check_batch(batch: WindowBatch, n: int) -> None:
     """Raise ValueError naming the first field whose shape disagrees with ``n`` windows."""
-    shapes = {
+    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
         "end_ms": (batch.end_ms.shape, (n,)),
         "rr_offsets": (batch.rr_offsets.shape, (n + 1,)),
         "hr_offsets": (batch.hr_offsets.shape, (n + 1,)),
         "activity_g": (batch.activity_g.shape, (n,)),
         "rhythm_trusted": (batch.rhythm_trusted.shape, (n,)),
     }
+    if batch.atrial is not None:
+        shapes["atrial"] = (batch.atrial.shape, (n, len(ATRIAL_FEATURES)))
     for name, (got, want) in shapes.items():
         if got != want:
             raise ValueError(f"WindowBatch.{name} has shape {got}, expected {want} for {n} windows")

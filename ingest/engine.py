@@ -12,6 +12,7 @@ silently dropped and never folded into a window that was already stored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -35,6 +36,7 @@ from detectors import (
     sos_action,
     stress_step,
 )
+from detectors.rhythm import ATRIAL_FEATURES
 from ingest.payload import Reading
 from ingest.userstate import UserState, WaveBuffer
 
@@ -105,6 +107,7 @@ class _ClosingWindow:
     activity_g: float
     trusted: bool
     reading_type: str
+    atrial: tuple[float, ...] = ()
 
 
 class Engine:
@@ -245,14 +248,22 @@ class Engine:
         except ValueError:  # DetectorError: e.g. shorter than the detectors need
             beats = None
         window_ms = self.config.window_ms
-        end = _window_end(round(buffer.last_ms), window_ms)
+        # ceil: a last sample at 60 000.3 ms lies in (60 000, 120 000], as in _close_until
+        end = _window_end(math.ceil(buffer.last_ms), window_ms)
         if end <= user.closed_until_ms:
-            return  # cannot happen: the segment's last sample came after the closed windows
+            return  # defensive: _close_until extracts a segment before its window closes
         if beats is not None and beats.quality_ok and beats.beat_ms.size > 1:
             # filed under the window of the segment's end (times kept in order, clamped
             # to that window's start) so one strip feeds one verdict
             filed_ms = np.maximum(beats.beat_ms[1:], end - window_ms + 1)
             self._add_beats(user, filed_ms, beats.rr_ms)
+            if kind == "ecg":
+                # the atrial-activity model judges a window of one ECG segment; beats of
+                # two segments fall back to the RR-only model
+                extras = user.extras_for(end)
+                extras.ecg_segments += 1
+                one = extras.ecg_segments == 1
+                extras.atrial = tuple(map(float, beats.atrial)) if one else ()
             return
         user.extras_for(end).untrusted = True
 
@@ -375,6 +386,7 @@ class Engine:
                     activity_g=extras.activity_g if extras else float("nan"),
                     trusted=not (extras and extras.untrusted),
                     reading_type=extras.reading_type if extras else "automatic",
+                    atrial=extras.atrial if extras else (),
                 )
             )
         keep_beats = beat_ends > new_closed
@@ -459,4 +471,7 @@ def _batch(closing: list[_ClosingWindow]) -> WindowBatch:
         hr_offsets=np.concatenate(([0], np.cumsum(hr_counts))),
         activity_g=np.array([w.activity_g for w in closing], dtype=np.float64),
         rhythm_trusted=np.array([w.trusted for w in closing], dtype=bool),
+        atrial=np.array(
+            [w.atrial or (math.nan,) * len(ATRIAL_FEATURES) for w in closing], dtype=np.float64
+        ),
     )

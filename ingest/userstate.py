@@ -32,6 +32,8 @@ class WindowExtras:
     accel_sumsq_g2: float = 0.0
     untrusted: bool = False  # some beats came from a waveform too noisy to trust
     reading_type: str = "automatic"  # manual / emergency when the user asked or pressed SOS
+    ecg_segments: int = 0  # trusted raw ECG segments whose beats are filed in the window
+    atrial: tuple[float, ...] = ()  # their atrial-activity features, kept for one segment only
 
     def add_accel(self, magnitude_g: np.ndarray) -> None:
         self.accel_n += int(magnitude_g.size)

@@ -8,7 +8,11 @@ replay and the Faust worker all drive) twice:
 
 - ``ecg``: as the 1 s ``ecg`` payloads a handheld device would publish, encoded as JSON
   and decoded by :func:`ingest.payload.decode` exactly as from MQTT;
-- ``rr``: as the ``rr`` payloads of the beats detected in the strip (5 s batches).
+- ``rr``: as the ``rr`` payloads of the beats detected in the strip (5 s batches), as a
+  device that sends its own beat intervals would: no waveform quality gate applies.
+
+One process, no parallelism (the box is shared): about a minute of CPU for the 1,700
+strips; ``--per-class 4 --folds 2`` takes seconds (the tests use it).
 
 Each strip is its own user and starts at a seeded random offset within a minute, so
 strips straddle the 60 s window boundaries as real recordings do. A strip's verdict is
@@ -19,8 +23,11 @@ stores NULL (or no row is stored at all).
 The rhythm model is scored with record-wise k-fold cross-validation: the strips are
 split into folds by record (seeded, stratified by label); for each fold the logistic
 weights are refitted (:func:`detectors.fit.fit_rhythm.fit_weights`) on the seeded
-synthetic windows plus the real beats of the *other* folds' strips, and the fold's
-strips are replayed with those weights. The shipped weights (``DetectorConfig``) are the
+synthetic windows plus the real beats of the *other* folds' strips, and so is the
+RR + atrial-activity model (:func:`detectors.fit.fit_rhythm.fit_atrial_weights`, real
+strips only, used by the engine for windows of one raw ECG segment), and the fold's
+strips are replayed with those weights. ``rr`` payloads carry no waveform, so that mode
+measures the RR-only model. The shipped weights (``DetectorConfig``) are the
 ones fitted on every strip and are not what is scored here.
 
 Per class the report gives the strips with a verdict, the share flagged irregular (AF)
@@ -45,7 +52,7 @@ from numpy.typing import NDArray
 
 from detectors.beats import BeatExtraction, beats_from_ecg
 from detectors.config import DEFAULT
-from detectors.fit.fit_rhythm import fit_weights, judged
+from detectors.fit.fit_rhythm import fit_atrial_weights, fit_weights, judged
 from ingest.engine import Engine, EngineConfig
 from ingest.payload import decode
 from simulators.payloads import rr_payloads, sample_payloads
@@ -184,8 +191,15 @@ def evaluate(
             for i in map(int, np.flatnonzero(fold != k))
             if labels[i] != "~" and judged(beats[i].rr_ms, beats[i].quality_ok)
         ]
-        weights, bias = fit_weights([beats[i].rr_ms for i in train], labels[train] == "A")
-        detector = replace(DEFAULT, rhythm_weights=weights, rhythm_bias=bias)
+        rr_train = [beats[i].rr_ms for i in train]
+        af_train = labels[train] == "A"
+        weights, bias = fit_weights(rr_train, af_train)
+        atrial_train = np.array([beats[i].atrial for i in train]).reshape(len(train), -1)
+        rr_model = replace(DEFAULT, rhythm_weights=weights, rhythm_bias=bias)
+        atrial_weights, atrial_bias = fit_atrial_weights(rr_train, atrial_train, af_train, rr_model)
+        detector = replace(
+            rr_model, rhythm_atrial_weights=atrial_weights, rhythm_atrial_bias=atrial_bias
+        )
         config = EngineConfig(detector=detector)
         for i in map(int, np.flatnonzero(fold == k)):
             with warnings.catch_warnings():

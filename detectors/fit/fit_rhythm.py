@@ -13,6 +13,11 @@ standardised features, prints the weights for ``DetectorConfig.rhythm_weights`` 
 ``TEST_SEED``). Without ``--data`` only the synthetic windows are used. The real-strip
 accuracy of weights fitted this way is measured with record-wise cross-validation by
 ``python -m simulators.evaluate_rhythm``.
+
+With ``--data`` it also fits the second model, ``DetectorConfig.rhythm_atrial_weights`` /
+``rhythm_atrial_bias``: the RR model's logit (capped at ±5) plus the four atrial-activity
+features of :func:`detectors.beats.atrial_features`, on the judged real strips only (the
+synthetic windows have no waveform), with a lighter L2 penalty (``L2_ATRIAL``).
 """
 
 from __future__ import annotations
@@ -29,11 +34,18 @@ from scipy.io import loadmat
 from detectors.beats import beats_from_ecg
 from detectors.config import DEFAULT, DetectorConfig
 from detectors.fit.synthetic import add_ectopy, af_rr, bigeminy, sinus_rr
-from detectors.rhythm import RHYTHM_FEATURES, features_from_rr, irregular_probability
+from detectors.rhythm import (
+    ATRIAL_FEATURES,
+    RHYTHM_FEATURES,
+    atrial_model_inputs,
+    features_from_rr,
+    irregular_probability,
+)
 
 TRAIN_SEED = 20240601
 TEST_SEED = 20240602
 L2 = 10.0
+L2_ATRIAL = 1.0
 N_SYNTHETIC = 8000
 CINC_FS_HZ = 300.0
 
@@ -112,14 +124,53 @@ def fit_weights(
     rr, y, _ = make_dataset(TRAIN_SEED, n_synthetic)
     feats = features_from_rr(rr, DEFAULT)
     if len(real_rr_ms):
-        width = max(1, *(r.size for r in real_rr_ms))
-        padded = np.full((len(real_rr_ms), width), np.nan)
-        for row, r in enumerate(real_rr_ms):
-            padded[row, : r.size] = r
-        feats = np.vstack([feats, features_from_rr(padded, DEFAULT)])
+        feats = np.vstack([feats, features_from_rr(padded_rr(real_rr_ms), DEFAULT)])
         y = np.concatenate([y, np.asarray(real_af, dtype=np.int64)])
     ok = np.all(np.isfinite(feats), axis=1)
     w, b = fit_logistic(feats[ok], y[ok])
+    return tuple(round(float(v), 4) for v in w), round(b, 4)
+
+
+def padded_rr(real_rr_ms: Sequence[FloatArray]) -> FloatArray:
+    """Ragged RR windows as one NaN-padded matrix."""
+    width = max(1, *(r.size for r in real_rr_ms))
+    padded = np.full((len(real_rr_ms), width), np.nan)
+    for row, r in enumerate(real_rr_ms):
+        padded[row, : r.size] = r
+    return padded
+
+
+def fit_atrial_weights(
+    real_rr_ms: Sequence[FloatArray],
+    real_atrial: FloatArray,
+    real_af: NDArray[np.bool_],
+    rr_model: DetectorConfig,
+) -> tuple[tuple[float, ...], float]:
+    """Weights and bias (rounded as shipped) of the atrial model stacked on ``rr_model``.
+
+    Parameters
+    ----------
+    real_rr_ms : sequence of ndarray of float64
+        RR intervals (ms) of each real ECG window.
+    real_atrial : ndarray of float64, shape (n, 4)
+        Their atrial features (:func:`detectors.beats.atrial_features`).
+    real_af : ndarray of bool
+        True for the windows labelled AF.
+    rr_model : DetectorConfig
+        Whose ``rhythm_weights`` / ``rhythm_bias`` give the RR logit (the ones fitted on
+        the same windows by :func:`fit_weights`).
+
+    Raises
+    ------
+    ValueError
+        With no window whose features are all finite.
+    """
+    feats = features_from_rr(padded_rr(real_rr_ms), rr_model)
+    x = atrial_model_inputs(feats, np.asarray(real_atrial, dtype=np.float64), rr_model)
+    ok = np.all(np.isfinite(x), axis=1)
+    if not ok.any():
+        raise ValueError("no real window with finite RR and atrial features to fit on")
+    w, b = fit_logistic(x[ok], np.asarray(real_af, dtype=np.int64)[ok], L2_ATRIAL)
     return tuple(round(float(v), 4) for v in w), round(b, 4)
 
 
@@ -130,8 +181,9 @@ def judged(rr_ms: FloatArray, quality_ok: bool, config: DetectorConfig = DEFAULT
     return quality_ok and plausible >= config.min_beats_rhythm
 
 
-def cinc_windows(data: Path) -> tuple[list[FloatArray], NDArray[np.bool_]]:
-    """RR (ms) of the judged CinC 2017 strips in ``data/cinc2017-dev`` and their AF label.
+def cinc_windows(data: Path) -> tuple[list[FloatArray], FloatArray, NDArray[np.bool_]]:
+    """RR (ms), atrial features and AF label of the judged CinC 2017 strips in
+    ``data/cinc2017-dev``.
 
     The WFDB ``.mat`` files hold the samples as ``val`` in µV (gain 1000/mV, 300 Hz).
     """
@@ -140,6 +192,7 @@ def cinc_windows(data: Path) -> tuple[list[FloatArray], NDArray[np.bool_]]:
     if not reference.is_file():
         raise FileNotFoundError(f"{reference} not found: --data must hold cinc2017-dev/")
     windows: list[FloatArray] = []
+    atrial: list[FloatArray] = []
     labels: list[bool] = []
     for line in reference.read_text().split():
         record, label = line.split(",")
@@ -151,8 +204,10 @@ def cinc_windows(data: Path) -> tuple[list[FloatArray], NDArray[np.bool_]]:
             beats = beats_from_ecg(ecg_mv, CINC_FS_HZ, 0)
         if judged(beats.rr_ms, beats.quality_ok):
             windows.append(beats.rr_ms)
+            atrial.append(beats.atrial)
             labels.append(label == "A")
-    return windows, np.asarray(labels, dtype=np.bool_)
+    atrial_matrix = np.asarray(atrial, dtype=np.float64).reshape(-1, len(ATRIAL_FEATURES))
+    return windows, atrial_matrix, np.asarray(labels, dtype=np.bool_)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -160,12 +215,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m detectors.fit.fit_rhythm")
     parser.add_argument("--data", type=Path, help="folder holding cinc2017-dev/ (real beats)")
     args = parser.parse_args(argv)
-    real, af = cinc_windows(args.data) if args.data else ([], np.zeros(0, dtype=np.bool_))
+    if args.data:
+        real, atrial, af = cinc_windows(args.data)
+    else:
+        real, atrial, af = [], np.zeros((0, len(ATRIAL_FEATURES))), np.zeros(0, dtype=np.bool_)
     print(f"real windows: {len(real)} ({int(af.sum())} AF)")
     w, b = fit_weights(real, af)
     print("features:", ", ".join(RHYTHM_FEATURES))
     print("rhythm_weights =", w)
     print("rhythm_bias =", b)
+    if real:
+        rr_model = DetectorConfig(rhythm_weights=w, rhythm_bias=b)
+        wa, ba = fit_atrial_weights(real, atrial, af, rr_model)
+        print("atrial model inputs:", ", ".join(("rr_logit", *ATRIAL_FEATURES)))
+        print("rhythm_atrial_weights =", wa)
+        print("rhythm_atrial_bias =", ba)
     rates = evaluate(DetectorConfig(rhythm_weights=w, rhythm_bias=b))
     print(
         f"held-out synthetic: AF sensitivity {rates['af']:.4f}, sinus specificity "

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from detectors.beats import beats_from_ecg, beats_from_ppg
 from detectors.config import DEFAULT
 from detectors.fit.synthetic import add_ectopy, af_rr, ecg_from_rr, ppg_from_rr, sinus_rr
+from detectors.rhythm import atrial_probability, features_from_rr
 from detectors.windows import WindowBatch, WindowFeatures, analyze_windows
 
 
@@ -69,3 +73,41 @@ def test_af_and_sinus_from_ecg_and_ppg_waveforms() -> None:
         assert _waveform_verdict(af_rr(rng, 1, 90, cv=(0.2, 0.2))[0], True, kind, rng)
         sinus = add_ectopy(rng, sinus_rr(rng, 1, 70), burden=(0.08, 0.08))[0]
         assert not _waveform_verdict(sinus, False, kind, rng)
+
+
+def test_atrial_features_see_p_waves_in_sinus_and_f_waves_in_af() -> None:
+    rng = np.random.default_rng(106)
+    features = {}
+    for af in (False, True):
+        rr = (af_rr(rng, 1, 40, cv=(0.05, 0.05)) if af else sinus_rr(rng, 1, 40))[0]
+        sig, _ = ecg_from_rr(rr, 250.0, af=af, rng=rng)
+        features[af] = beats_from_ecg(sig + rng.normal(0, 0.02, sig.size), 250.0, 0).atrial
+    assert features[False][0] > 0.9  # the same P wave before every QRS
+    assert features[True][2] > features[False][2] + 0.2  # 4-9 Hz f-waves left after QRST
+    short = beats_from_ecg(ecg_from_rr(sinus_rr(rng, 1, 6)[0], 250.0)[0], 250.0, 0)
+    assert np.isnan(short.atrial).all()  # too few beats: the RR-only model judges
+    ppg, _ = ppg_from_rr(sinus_rr(rng, 1, 40)[0], 64.0)
+    assert np.isnan(beats_from_ppg(ppg, 64.0, 0).atrial).all()
+
+
+def test_atrial_model_only_where_the_window_has_atrial_features() -> None:
+    rng = np.random.default_rng(107)
+    rows = list(af_rr(rng, 3, 30, cv=(0.05, 0.05)))
+    rr_only = analyze_windows(WindowBatch.from_lists(rows), frequency=False)
+    atrial = np.array([[np.nan] * 4, [0.3, -3.0, 0.5, -1.5], [0.95, -1.5, 0.1, -2.5]])
+    mixed = analyze_windows(WindowBatch.from_lists(rows, atrial=atrial), frequency=False)
+    # a window without atrial features keeps the RR-only model's probability exactly
+    assert mixed.irregular_probability[0] == rr_only.irregular_probability[0]
+    expected = atrial_probability(features_from_rr(np.vstack(rows[1:])), atrial[1:])
+    np.testing.assert_allclose(mixed.irregular_probability[1:], expected, rtol=1e-12)
+    # absent P waves and f-waves raise the probability, a clear P wave lowers it
+    assert mixed.irregular_probability[1] > mixed.irregular_probability[2]
+
+
+def test_atrial_model_inputs_are_checked() -> None:
+    rows = [np.full(20, 800.0)]
+    with pytest.raises(ValueError, match=r"WindowBatch.atrial has shape \(1, 3\)"):
+        analyze_windows(WindowBatch.from_lists(rows, atrial=[[0.0, 0.0, 0.0]]))
+    bad = replace(DEFAULT, rhythm_atrial_weights=(1.0,) * 10)
+    with pytest.raises(ValueError, match="rhythm_atrial_weights has 10 values, expected 5"):
+        atrial_probability(np.zeros((1, 6)), np.zeros((1, 4)), bad)

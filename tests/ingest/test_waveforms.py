@@ -3,12 +3,15 @@ detection, and a more direct beat source (device RR, then ECG) keeps lesser ones
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import neurokit2 as nk
 import numpy as np
 import orjson
 import pytest
 
-from ingest.engine import Engine
+from detectors.config import DEFAULT
+from ingest.engine import Engine, EngineConfig
 from ingest.payload import decode
 from ingest.topics import topic_for
 from tests.ingest.traces import T0_MS
@@ -109,3 +112,22 @@ def test_an_unreadable_strip_stores_a_row_with_a_null_verdict() -> None:
     noise = rng.normal(0.0, 1.0, 30 * 300)  # no heartbeat at all: electrode noise
     _, summaries = _run(_strip_at(5.0, noise, 300))
     assert [s.arrhythmia for s in summaries] == [None]  # type: ignore[attr-defined]
+
+
+def test_a_window_of_one_ecg_segment_is_judged_by_the_atrial_model() -> None:
+    # an atrial model that calls everything AF shows which model judged each window
+    always_af = replace(DEFAULT, rhythm_atrial_weights=(0.0,) * 5, rhythm_atrial_bias=50.0)
+    config = EngineConfig(detector=always_af)
+    ecg = np.asarray(nk.ecg_simulate(duration=40, sampling_rate=300, heart_rate=70, random_state=6))
+
+    def verdicts(messages: list[tuple[str, bytes]]) -> list[object]:
+        engine = Engine(config)
+        effects = engine.process([decode(topic, raw) for topic, raw in messages])
+        summaries = list(effects.summaries) + list(engine.flush().summaries)
+        return [s.arrhythmia for s in summaries]  # type: ignore[attr-defined]
+
+    one_segment = _strip_at(2.0, ecg[: 30 * 300], 300)
+    assert verdicts(one_segment) == [True]
+    # two segments (a 2 s gap) in one window: their beats are judged by the RR-only model
+    two_segments = _strip_at(2.0, ecg[: 15 * 300], 300) + _strip_at(20.0, ecg[18 * 300 :], 300)
+    assert verdicts(two_segments) == [False]

@@ -26,3 +26,12 @@ def test_every_setting_is_documented() -> None:
     for variable, _default, description in settings_table():
         assert variable.startswith("VITALS_")
         assert description, f"{variable} has no description"
+
+
+def test_oncall_phone_is_e164_and_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VITALS_ONCALL_PHONE", "+44 20 7946 0958")
+    assert Settings().oncall_phone == "+442079460958"
+    monkeypatch.setenv("VITALS_ONCALL_PHONE", "020 7946 0958")
+    with pytest.raises(ValueError, match=r"must be E\.164") as refused:
+        Settings()
+    assert "7946" not in str(refused.value)  # a config error names the setting, not the number

@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.errors import InvalidPhoneNumber
+from storage.repositories.people import normalize_e164
+
 DEFAULT_SQLITE_URL = "sqlite:///vitals.db"
 
 
@@ -24,7 +27,9 @@ class Settings(BaseSettings):
     reveals them.
     """
 
-    model_config = SettingsConfigDict(env_prefix="VITALS_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="VITALS_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     # -- storage ------------------------------------------------------------
     database_url: str = Field(
@@ -157,6 +162,19 @@ class Settings(BaseSettings):
         except ValueError as error:
             raise ValueError(f"bad port: {error}") from None
         return url
+
+    @field_validator("oncall_phone")
+    @classmethod
+    def _oncall_e164(cls, phone: str | None) -> str | None:
+        """The last number an escalation calls: a typo must stop start-up, not the call."""
+        if not phone:
+            return None
+        try:
+            return normalize_e164(phone)
+        except InvalidPhoneNumber:  # its message repeats the number: phone numbers never
+            raise ValueError(  # reach logs
+                "must be E.164: '+', country code and number, 8 to 15 digits"
+            ) from None
 
     @property
     def twilio_enabled(self) -> bool:

@@ -60,6 +60,12 @@ MIN_BEATS = 5
 #: other detectors' majority; Pan & Tompkins 1985 is the fastest independent second.
 ECG_PRIMARY = "kalidas2017"
 ECG_SECOND = "pantompkins1985"
+#: A third detector that may also confirm a beat (NeuroKit2's default, an independent
+#: gradient-based QRS finder): on the real strips Pan-Tompkins alone sometimes loses the
+#: beats of a whole stretch (a low-amplitude or inverted lead), leaving clean strips
+#: unconfirmed. It is asked only when Pan-Tompkins alone leaves the strip below the
+#: quality bar, so the beats of a strip that already passes are unchanged.
+ECG_THIRD = "neurokit"
 _MIN_DURATION_S = 3.0
 _APEX_HALF_S = 0.05
 _APEX_MIN_SHARE = 0.3
@@ -160,13 +166,31 @@ def beats_from_ecg(
 
         peaks = _r_apex(cleaned, _detect(r_peaks, ECG_PRIMARY), round(_APEX_HALF_S * fs))
         second = _detect(r_peaks, ECG_SECOND)
-    run, coverage = _clean_run(peaks, second, _MATCH_TOLERANCE_S * fs)
+        graded = _graded(cleaned, peaks, second, fs, start_ms=start_ms, config=config)
+        if not graded[0].quality_ok:  # Pan-Tompkins alone did not confirm enough
+            third = _merged(second, _detect(r_peaks, ECG_THIRD), _MATCH_TOLERANCE_S * fs)
+            retry = _graded(cleaned, peaks, third, fs, start_ms=start_ms, config=config)
+            graded = retry if retry[0].quality_ok else graded
+    extraction, run = graded
+    return replace(extraction, atrial=atrial_features(cleaned, run, fs))
+
+
+def _graded(
+    cleaned: NDArray[np.float64],
+    peaks: NDArray[np.int64],
+    confirming: NDArray[np.int64],
+    fs: float,
+    *,
+    start_ms: int,
+    config: DetectorConfig,
+) -> tuple[BeatExtraction, NDArray[np.int64]]:
+    """The clean run of ``peaks`` that ``confirming`` confirms, graded (see module doc)."""
+    run, coverage = _clean_run(peaks, confirming, _MATCH_TOLERANCE_S * fs)
     template = _template_share(cleaned, run, round(0.05 * fs))
     if run.size > config.min_beats_rhythm and template >= _RUN_ALONE_TEMPLATE_MIN:
         coverage = max(coverage, 1.0 / _COVERAGE_SCALE)  # the run stands on its own
     sqi = min(1.0, template * _ECG_TEMPLATE_SCALE, coverage * _COVERAGE_SCALE)
-    extraction = _extraction(cleaned, run, fs, start_ms=start_ms, sqi=sqi, config=config)
-    return replace(extraction, atrial=atrial_features(cleaned, run, fs))
+    return _extraction(cleaned, run, fs, start_ms=start_ms, sqi=sqi, config=config), run
 
 
 def atrial_features(
@@ -378,6 +402,15 @@ def _clean_run(
     run = a[starts[longest] : stops[longest] + 1]
     union = a.size + b.size - int(confirmed.sum())
     return run, run.size / union
+
+
+def _merged(b: NDArray[np.int64], c: NDArray[np.int64], tol_samples: float) -> NDArray[np.int64]:
+    """Beats of ``b`` plus those of ``c`` that no beat of ``b`` lies within ``tol_samples`` of."""
+    if b.size == 0:
+        return c
+    if c.size == 0:
+        return b
+    return np.unique(np.concatenate((b, c[~_matched(c, b, tol_samples)])))
 
 
 def _matched(a: NDArray[np.int64], b: NDArray[np.int64], tol_samples: float) -> NDArray[np.bool_]:

@@ -5,10 +5,13 @@ passes ``rhythm_trusted=False`` so no rhythm verdict is given (rather than a fal
 
 Quality index (0..1) = min(bSQI, tSQI) × share of plausible intervals, where
 
-- bSQI is the agreement (matched / union, 150 ms tolerance) between two independent
-  beat detectors: NeuroKit2's default and Hamilton (2002) for ECG, Elgendi et al. (2013)
-  and Charlton et al. (2022, MSPTDfast; Bishop & Ercole's MSPTD is ~100x slower) for PPG
-  (Li, Clifford & Moody 2008, Physiol Meas 29:15-32);
+- bSQI is the agreement (matched / union, 150 ms tolerance) between independent beat
+  detectors: for PPG Elgendi et al. (2013) and Charlton et al. (2022, MSPTDfast; Bishop &
+  Ercole's MSPTD is ~100x slower); for ECG the share of the beats held by the longest run
+  of Kalidas & Tamil (2017) beats that Pan & Tompkins (1985) confirm, NeuroKit2's default
+  detector also confirming when Pan-Tompkins alone falls short, and a run of 12 clean
+  intervals standing on its own (see ``_RUN_MIN_SHARE``) (Li, Clifford & Moody 2008,
+  Physiol Meas 29:15-32);
 - tSQI is the share of beats whose waveform correlates > 0.8 with the median beat
   template (±50 ms around R for ECG, ±250 ms around the systolic peak for PPG;
   template matching after Orphanidou et al. 2015, IEEE J Biomed Health Inform

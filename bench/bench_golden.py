@@ -63,7 +63,8 @@ def score_trace() -> Path:
 
 
 def _vitals(*args: str) -> None:
-    command = [sys.executable, "-c", "import sys; from vitals.cli import main; sys.exit(main())", *args]
+    entry = "import sys; from vitals.cli import main; sys.exit(main())"
+    command = [sys.executable, "-c", entry, *args]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 

@@ -60,6 +60,7 @@ Examples
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -73,7 +74,6 @@ except ImportError:  # pragma: no cover
 from detectors.config import DEFAULT, DetectorConfig
 from detectors.errors import InvalidAccelChunk
 from detectors.falls import (
-    _ZERO,
     AccelChunk,
     FallState,
     _gates,
@@ -94,19 +94,27 @@ QUIET_MARGIN = 1e-9
 _NO_DUE = np.iinfo(np.int64).max
 
 
+#: The candidate fields of an idle state (as ``_to_idle`` leaves them) and of no open
+#: low run (as ``_after_gap`` leaves them).
+_IDLE = _to_idle(FallState())
+_IDLE_FIELDS = (
+    "ref_g", "ref_ms", "freefall_ms", "deadline_ms", "impact_ms", "peak_g", "post_n",
+    "post_sum_g", "post_sumsq_g2", "post_xyz_g", "dip_g", "next_start_ms", "next_end_ms",
+    "next_ref_g", "next_dip_g", "low_ref_g", "low_min_g",
+)  # fmt: skip
+_IDLE_VALUES = tuple(getattr(_IDLE, name) for name in _IDLE_FIELDS)
+
+
 def _is_simple(state: FallState) -> bool:
     """True when a quiet chunk changes nothing but ``next_ms`` and ``gravity_g`` -- also
     after a gap (``_after_gap`` would reset nothing else)."""
-    if not (
+    return (
         state.phase == "idle"
         and state.low_start_ms is None
         and state.pending_onset_ms is None
         and state.pending_due_ms is None
-        and state.low_ref_g == _ZERO
-        and state.low_min_g == 0.0
-    ):
-        return False
-    return _to_idle(state).__dict__ == state.__dict__
+        and tuple(getattr(state, name) for name in _IDLE_FIELDS) == _IDLE_VALUES
+    )
 
 
 class FallBank:
@@ -259,7 +267,6 @@ def fall_step_bank(  # noqa: PLR0917 - the columns of a batch
         A rate out of range, a non-finite sample, or inconsistent shapes -- naming the
         chunk. The batch is checked before any state changes, so nothing is applied.
     """
-    cfg = bank.config
     slots, start, fs, bounds, xyz = _checked_batch(bank, slot, start_ms, fs_hz, offsets, xyz_g)
     lengths = np.diff(bounds)
     chunks = np.flatnonzero(lengths > 0)  # an empty chunk changes nothing in fall_step
@@ -269,43 +276,86 @@ def fall_step_bank(  # noqa: PLR0917 - the columns of a batch
         slots, start, fs, lengths = slots[chunks], start[chunks], fs[chunks], lengths[chunks]
     else:
         chunks = np.arange(slots.size)
-    first_row = bounds[:-1][chunks]
-
+    batch = _Batch(chunks, slots, start, fs, bounds[:-1][chunks], lengths, xyz)
     # quiet chunks: smallest squared magnitude clearly above the slot's dip gate
     sumsq = np.einsum("ij,ij->i", xyz, xyz)
     if not np.isfinite(sumsq).all():
-        _raise_non_finite(chunks, slots, start, first_row, xyz)
+        _raise_non_finite(batch)
     low_g = bank._low_g[slots]
-    quiet = np.minimum.reduceat(sumsq, first_row) >= low_g * low_g * (1.0 + QUIET_MARGIN)
+    quiet = np.minimum.reduceat(sumsq, batch.first_row) >= low_g * low_g * (1.0 + QUIET_MARGIN)
+    if bank._simple[slots].all() and np.bincount(slots).max() == 1:
+        return _step_one_per_slot(bank, batch, quiet)
+    return _step_grouped(bank, batch, quiet)
 
-    # reading times as fall_step computes them
-    dt_ms = 1000.0 / fs
-    first_ms = start.astype(np.float64)
-    next_ms = first_ms + (lengths - 1).astype(np.float64) * dt_ms + dt_ms
 
-    # group the chunks by slot, arrival order within a slot
-    order = np.argsort(slots, kind="stable")
-    s_o = slots[order]
+class _Batch(NamedTuple):
+    """The non-empty chunks of a batch: their index in the batch, slot, start, rate,
+    first row and length; and all the samples."""
+
+    chunks: NDArray[np.intp]
+    slots: NDArray[np.intp]
+    start_ms: NDArray[np.int64]
+    fs_hz: NDArray[np.float64]
+    first_row: NDArray[np.intp]
+    lengths: NDArray[np.intp]
+    xyz: NDArray[np.float64]
+
+    def times(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """(first sample time, sample period, next expected time) of each chunk, with the
+        float operations of ``fall_step`` (``start + arange(n) * dt``, last ``+ dt``)."""
+        dt_ms = 1000.0 / self.fs_hz
+        first_ms = self.start_ms.astype(np.float64)
+        next_ms = first_ms + (self.lengths - 1).astype(np.float64) * dt_ms + dt_ms
+        return first_ms, dt_ms, next_ms
+
+
+def _step_one_per_slot(
+    bank: FallBank, batch: _Batch, quiet: NDArray[np.bool_]
+) -> list[tuple[int, AlertAction]]:
+    """The common batch: one chunk per slot, every slot simple."""
+    first_ms, dt_ms, next_ms = batch.times()
+    expected = bank._next_ms[batch.slots]
+    known = ~np.isnan(expected)
+    with np.errstate(invalid="ignore"):
+        overlap = known & (first_ms < expected - dt_ms / 2.0)
+        restart = ~known | (first_ms - expected > bank.config.fall_max_gap_s * 1000.0)
+    exact = ~quiet | overlap
+    picked = np.flatnonzero(~exact)
+    if picked.size:
+        targets = batch.slots[picked]
+        bank._gravity[targets] = _quiet_gravity_single(bank, batch, picked, restart)
+        bank._next_ms[targets] = next_ms[picked]
+    if not exact.any():
+        return []
+    each = np.arange(batch.slots.size)
+    return _exact_fold(bank, batch, each, each, each, exact)
+
+
+def _step_grouped(
+    bank: FallBank, batch: _Batch, quiet: NDArray[np.bool_]
+) -> list[tuple[int, AlertAction]]:
+    """Any batch: the chunks grouped by slot, arrival order within a slot."""
+    first_ms, dt_ms, next_ms = batch.times()
+    order = np.argsort(batch.slots, kind="stable")
+    s_o = batch.slots[order]
     head = np.ones(s_o.size, dtype=bool)
     head[1:] = s_o[1:] != s_o[:-1]
     heads = np.flatnonzero(head)
-    fs_o, first_o, dt_o = fs[order], first_ms[order], dt_ms[order]
+    fs_o, first_o, dt_o = batch.fs_hz[order], first_ms[order], dt_ms[order]
     expected = np.empty(s_o.size)
     expected[1:] = next_ms[order][:-1]
     expected[heads] = bank._next_ms[s_o[heads]]
     known = ~np.isnan(expected)
     with np.errstate(invalid="ignore"):
         overlap = known & (first_o < expected - dt_o / 2.0)
-        gap = known & (first_o - expected > cfg.fall_max_gap_s * 1000.0)
+        gap = known & (first_o - expected > bank.config.fall_max_gap_s * 1000.0)
     rate_change = np.zeros(s_o.size, dtype=bool)
     rate_change[1:] = fs_o[1:] != fs_o[:-1]
     exact = ~quiet[order] | overlap | (gap & ~head) | (rate_change & ~head)
     group = np.cumsum(head) - 1
-    slot_exact = (np.bincount(group, weights=exact, minlength=heads.size) > 0) | ~bank._simple[
-        s_o[heads]
-    ]
+    slot_exact = np.bincount(group, weights=exact, minlength=heads.size) > 0
+    slot_exact |= ~bank._simple[s_o[heads]]
     vector = ~slot_exact[group]
-
     tail = np.append(heads[1:] - 1, s_o.size - 1)  # last chunk of each slot
     quiet_slots = ~slot_exact
     if quiet_slots.any():
@@ -316,16 +366,61 @@ def fall_step_bank(  # noqa: PLR0917 - the columns of a batch
             targets,
             fs_o[q_heads],
             gap[q_heads] | ~known[q_heads],  # after a gap, or no sample yet: start afresh
-            first_row[order[vector]],
-            lengths[order[vector]],
+            batch.first_row[order[vector]],
+            batch.lengths[order[vector]],
             head[vector],
-            xyz,
+            batch.xyz,
         )
         bank._next_ms[targets] = next_ms[order[tail[quiet_slots]]]
     if not slot_exact.any():
         return []
-    batch = (slots, start, fs, first_row, lengths)
-    return _exact_fold(bank, order, heads, tail, slot_exact, chunks, batch, xyz)
+    return _exact_fold(bank, batch, order, heads, tail, slot_exact)
+
+
+def _quiet_gravity_single(
+    bank: FallBank, batch: _Batch, picked: NDArray[np.intp], restart: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """Gravity after chunk ``picked[j]``, each of another slot, from the slot's gravity
+    (from the chunk's first sample where ``restart``): the chunks' own rows are the
+    block when every chunk of the batch has one length (no copy when all are picked),
+    else :func:`_quiet_gravity` on them."""
+    targets = batch.slots[picked]
+    rates, fresh = batch.fs_hz[picked], restart[picked]
+    n = int(batch.lengths[0])
+    if not (batch.lengths == n).all():
+        head = np.ones(picked.size, dtype=bool)
+        rows, lengths = batch.first_row[picked], batch.lengths[picked]
+        return _quiet_gravity(bank, targets, rates, fresh, rows, lengths, head, batch.xyz)
+    chunks3 = batch.xyz.reshape(-1, n, 3)
+    out = np.empty((picked.size, 3))
+    if (rates == rates[0]).all():
+        groups = [(float(rates[0]), np.arange(picked.size))]
+    else:
+        groups = [(rate, np.flatnonzero(rates == rate)) for rate in np.unique(rates).tolist()]
+    for rate, members in groups:
+        whole = members.size == chunks3.shape[0]  # every chunk of the batch, in order
+        block = chunks3 if whole else chunks3[picked[members]]
+        out[members] = _last_gravity(bank, rate, block, targets[members], fresh[members])
+    return out
+
+
+def _last_gravity(
+    bank: FallBank,
+    rate: float,
+    block: NDArray[np.float64],
+    targets: NDArray[np.intp],
+    fresh: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """The low-pass over each row of ``block`` (users x samples x 3) from slot
+    ``targets[j]``'s gravity (from the row's first sample where ``fresh[j]``): its
+    value after the last sample."""
+    prior = bank._gravity[targets]
+    if fresh.any():
+        prior[fresh] = block[fresh, 0, :]
+    alpha = _alpha(rate, bank.config)
+    zi = ((1.0 - alpha) * prior)[:, None, :]
+    last: NDArray[np.float64] = _lowpass(alpha, block, zi)[:, -1, :]
+    return last
 
 
 def _quiet_gravity(  # noqa: PLR0917 - internal, the views fall_step_bank built
@@ -360,31 +455,21 @@ def _quiet_gravity(  # noqa: PLR0917 - internal, the views fall_step_bank built
                 groups.append((rate, n, np.flatnonzero(at_rate & (slot_len == n))))
     for rate, n, members in groups:
         block = xyz[stream[slot_begin[members, None] + np.arange(n)]]  # (users, n, 3)
-        prior = bank._gravity[targets[members]]
-        fresh = restart[members]
-        if fresh.any():
-            prior[fresh] = block[fresh, 0, :]
-        alpha = _alpha(rate, bank.config)
-        zi = ((1.0 - alpha) * prior)[:, None, :]
-        out[members] = _lowpass(alpha, block, zi)[:, -1, :]
+        out[members] = _last_gravity(bank, rate, block, targets[members], restart[members])
     return out
 
 
 def _exact_fold(  # noqa: PLR0917 - internal, the views fall_step_bank built
     bank: FallBank,
+    batch: _Batch,
     order: NDArray[np.intp],
     heads: NDArray[np.intp],
     tail: NDArray[np.intp],
     slot_exact: NDArray[np.bool_],
-    chunks: NDArray[np.intp],
-    batch: tuple[
-        NDArray[np.intp], NDArray[np.int64], NDArray[np.float64], NDArray[np.intp], NDArray[np.intp]
-    ],
-    xyz: NDArray[np.float64],
 ) -> list[tuple[int, AlertAction]]:
-    """``fall_step`` chunk by chunk (via ``fall_step_chunks``) for the other slots;
-    ``batch`` is (slot, start_ms, fs_hz, first row, length) of each non-empty chunk."""
-    slots, start, fs, first_row, lengths = batch
+    """``fall_step`` chunk by chunk (via ``fall_step_chunks``) for the slots flagged in
+    ``slot_exact``: slot ``g``'s chunks are ``order[heads[g] : tail[g] + 1]``."""
+    slots, start, fs, first_row, lengths, xyz = batch[1:]
     actions: list[tuple[int, AlertAction]] = []
     for g in np.flatnonzero(slot_exact).tolist():
         members = order[heads[g] : tail[g] + 1].tolist()
@@ -395,7 +480,7 @@ def _exact_fold(  # noqa: PLR0917 - internal, the views fall_step_bank built
         slot = int(slots[members[0]])
         state, new = fall_step_chunks(bank.get(slot), run, bank.config)
         bank.set(slot, state)
-        actions.extend((int(chunks[members[i]]), action) for i, action in new)
+        actions.extend((int(batch.chunks[members[i]]), action) for i, action in new)
     actions.sort(key=lambda item: item[0])
     return actions
 
@@ -441,23 +526,17 @@ def _checked_batch(  # noqa: PLR0917 - the columns of a batch
     return slots, start, fs, bounds, xyz
 
 
-def _raise_non_finite(
-    chunks: NDArray[np.intp],
-    slots: NDArray[np.intp],
-    start: NDArray[np.int64],
-    first_row: NDArray[np.intp],
-    xyz: NDArray[np.float64],
-) -> None:
+def _raise_non_finite(batch: _Batch) -> None:
     """Name the first chunk and axis holding a non-finite sample (none: squares overflowed,
     which ``fall_step`` accepts as well)."""
-    bad = ~np.isfinite(xyz)
+    bad = ~np.isfinite(batch.xyz)
     if not bad.any():
         return
     row, axis = (int(v) for v in np.argwhere(bad)[0])
-    i = int(np.searchsorted(first_row, row, side="right")) - 1
+    i = int(np.searchsorted(batch.first_row, row, side="right")) - 1
     raise InvalidAccelChunk(
-        f"accel chunk {chunks[i]} (slot {slots[i]}) at start_ms={start[i]}: "
-        f"{'xyz'[axis]}_g holds a non-finite value {float(xyz[row, axis])!r}"
+        f"accel chunk {batch.chunks[i]} (slot {batch.slots[i]}) at start_ms={batch.start_ms[i]}: "
+        f"{'xyz'[axis]}_g holds a non-finite value {float(batch.xyz[row, axis])!r}"
     )
 
 

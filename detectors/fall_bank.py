@@ -142,6 +142,7 @@ class FallBank:
         self._simple = np.zeros(capacity, dtype=bool)
         self._low_g = np.zeros(capacity)
         self._due_ms = np.full(capacity, _NO_DUE, dtype=np.int64)
+        self._scratch = np.zeros(capacity, dtype=np.intp)
         self._states: list[FallState] = []
 
     def __len__(self) -> int:
@@ -212,6 +213,12 @@ class FallBank:
             actions.extend((k, action) for action in new)
         return actions
 
+    def _one_chunk_each(self, slots: NDArray[np.intp]) -> bool:
+        """True when no slot appears twice (O(m), no array of the bank's size)."""
+        where = np.arange(slots.size, dtype=np.intp)
+        self._scratch[slots] = where  # a repeated slot keeps one of its positions
+        return bool((self._scratch[slots] == where).all())
+
     def _grow(self, capacity: int) -> None:
         n = self._size
         self._next_ms = np.concatenate([self._next_ms[:n], np.full(capacity - n, np.nan)])
@@ -221,6 +228,7 @@ class FallBank:
         self._due_ms = np.concatenate(
             [self._due_ms[:n], np.full(capacity - n, _NO_DUE, dtype=np.int64)]
         )
+        self._scratch = np.zeros(capacity, dtype=np.intp)
 
     def _check(self, slot: int) -> None:
         if not 0 <= slot < self._size:
@@ -288,7 +296,7 @@ def fall_step_bank(  # noqa: PLR0917 - the columns of a batch
         _raise_non_finite(batch)
     low_g = bank._low_g[slots]
     quiet = np.minimum.reduceat(sumsq, batch.first_row) >= low_g * low_g * (1.0 + QUIET_MARGIN)
-    if np.bincount(slots).max() == 1:
+    if bank._one_chunk_each(slots):
         return _step_one_per_slot(bank, batch, quiet)
     return _step_grouped(bank, batch, quiet)
 

@@ -25,8 +25,8 @@ sos            sos              an SOS press
 ============== ================ ==========================================================
 
 Durations of ≥ 12 min for sustained conditions leave room for the 10 min sustain rules
-of DESIGN.md ("Alerts"). Thresholds: bradycardia < 40 bpm and tachycardia > 120 bpm at
-rest (DESIGN.md; cf. 2018 ACC/AHA/HRS bradycardia guideline, Kusumoto et al.,
+(``docs/architecture.md``, "Alerts"). Thresholds: bradycardia < 40 bpm and tachycardia
+> 120 bpm at rest (``DetectorConfig``; cf. 2018 ACC/AHA/HRS bradycardia guideline, Kusumoto et al.,
 Circulation 140:e382, and the resting tachycardia definition > 100 bpm, with margin).
 """
 

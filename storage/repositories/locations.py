@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from storage.models import UserLocation
 from storage.types import utc_from_ms
+from vocabulary import PayloadKind
 
-LOC = "loc"
+LOC = PayloadKind.LOC
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Notifier: SMS text rendering, recipients, Twilio sender, retries, escalation, ACK and
-status webhooks.
+"""Notifier: SMS text rendering, recipients, Twilio sender, retries, escalation, ACK replies
+and status callbacks (their HTTP router is in the composition root).
 
 Composition (at the entry point)::
 

@@ -133,7 +133,7 @@ def test_no_secret_or_phone_number_in_the_logs_of_a_full_run(
         )
         run = subprocess.run(
             [sys.executable, "-m", "vitals.cli", "-v", "replay", "--register", str(trace)],
-            env=env, capture_output=True, text=True, timeout=120, check=False,
+            env=env, capture_output=True, text=True, timeout=240, check=False,
         )  # fmt: skip
         texts = len(fake.messages)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -73,8 +73,8 @@ def serve(sessions: sessionmaker[Session]) -> tuple[str, uvicorn.Server, threadi
 
 
 @pytest.fixture
-def served(mysql_url: str) -> Iterator[tuple[str, World, sessionmaker[Session]]]:
-    engine = create_engine_from_url(mysql_url)
+def served(clean_mysql_url: str) -> Iterator[tuple[str, World, sessionmaker[Session]]]:
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     sessions = session_factory(engine)
     world = seed_world(sessions)

@@ -51,8 +51,8 @@ def users(sessions: sessionmaker[Session]) -> tuple[int, int]:
 
 
 @pytest.fixture
-def mariadb_sessions(mysql_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine_from_url(mysql_url)
+def mariadb_sessions(clean_mysql_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     yield session_factory(engine)
     engine.dispose()

@@ -64,7 +64,7 @@ class Pipeline:
             [sys.executable, "-m", "vitals.cli", "run"], env=self.env, stdout=log, stderr=log
         )
         self.starts += 1
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a busy machine: imports alone take seconds
         while self.log_path.read_bytes().count(b"connected to") < self.starts:
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise AssertionError(self.log_path.read_text())
@@ -82,17 +82,17 @@ class Pipeline:
 
 
 @pytest.fixture
-def database(mysql_url: str) -> sessionmaker[Session]:
-    engine = create_engine_from_url(mysql_url)
+def database(clean_mysql_url: str) -> sessionmaker[Session]:
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     return session_factory(engine)
 
 
 @pytest.fixture
-def pipeline(mysql_url: str, tmp_path: Path) -> Iterator[Pipeline]:
+def pipeline(clean_mysql_url: str, tmp_path: Path) -> Iterator[Pipeline]:
     env = dict(os.environ)
     env.update(
-        VITALS_DATABASE_URL=mysql_url,
+        VITALS_DATABASE_URL=clean_mysql_url,
         VITALS_MQTT_URL=MQTT_URL,
         VITALS_MQTT_CLIENT_ID=f"vitals-test-{uuid.uuid4().hex[:8]}",
         VITALS_SMS_OUTBOX_PATH=str(tmp_path / "outbox.jsonl"),

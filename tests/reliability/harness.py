@@ -214,7 +214,7 @@ class PipelineProcess:
                 stderr=log,
             )
         self.starts += 1
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a busy machine: imports alone take seconds
         while self.log_path.read_bytes().count(b"connected to") < self.starts:
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise AssertionError(self.log_path.read_text())

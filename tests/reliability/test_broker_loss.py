@@ -50,13 +50,13 @@ def _publish_until_one_arrives(user: int, broker: PrivateBroker, last_seq: dict[
 
 
 def test_messages_the_broker_drops_are_counted_logged_and_fail_status(
-    mysql_url: str,
+    clean_mysql_url: str,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    engine = create_engine_from_url(mysql_url)
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     sessions = session_factory(engine)
     with sessions.begin() as session:
@@ -64,7 +64,7 @@ def test_messages_the_broker_drops_are_counted_logged_and_fail_status(
         add_device(session, user_id=user, device_id="loss-watch")
     broker = PrivateBroker(tmp_path, max_queued_messages=QUEUE_BOUND)
     broker.start()
-    settings = Settings(database_url=mysql_url, mqtt_url=broker.url, idle_flush_seconds=3600)
+    settings = Settings(database_url=clean_mysql_url, mqtt_url=broker.url, idle_flush_seconds=3600)
     pipeline = InProcessPipeline(settings, sessions)
     processor = pipeline.pipeline.processor
     caplog.set_level(logging.WARNING, logger="ingest.processor")
@@ -87,7 +87,7 @@ def test_messages_the_broker_drops_are_counted_logged_and_fail_status(
         device = session.scalars(select(Device).where(Device.deviceId == "loss-watch")).one()
         assert device.seqGaps == gaps
     assert "messages missing from loss-watch" in caplog.text
-    monkeypatch.setenv("VITALS_DATABASE_URL", mysql_url)
+    monkeypatch.setenv("VITALS_DATABASE_URL", clean_mysql_url)
     capsys.readouterr()
     assert main(["status"]) == 1
     assert f"loss-watch: {gaps} missing" in capsys.readouterr().out

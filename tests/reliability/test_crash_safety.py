@@ -42,13 +42,13 @@ def _committed(sessions: sessionmaker[Session]) -> int:
 
 @pytest.mark.parametrize("seed", [3, 17])
 def test_hard_kills_during_mqtt_replay_lose_and_double_nothing(
-    seed: int, mysql_url: str, tmp_path: Path
+    seed: int, clean_mysql_url: str, tmp_path: Path
 ) -> None:
     trace = simulated_trace(tmp_path, seed)
     expected, reference_outbox = reference_run(trace, tmp_path)
     assert expected.alerts, "the trace must raise alerts for the test to mean anything"
 
-    engine = create_engine_from_url(mysql_url)
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     sessions = session_factory(engine)
     register_manifest(trace, sessions)
@@ -62,7 +62,7 @@ def test_hard_kills_during_mqtt_replay_lose_and_double_nothing(
     broker.start()
     outbox = tmp_path / "outbox.jsonl"
     pipeline = PipelineProcess(
-        pipeline_env(mysql_url, broker.url, outbox), tmp_path / "pipeline.log"
+        pipeline_env(clean_mysql_url, broker.url, outbox), tmp_path / "pipeline.log"
     )
     rng = random.Random(seed)
     try:

@@ -54,8 +54,10 @@ def _client(port: int, user: str | None, password: str | None) -> tuple[mqtt.Cli
     return client, result["rc"]
 
 
-def test_broker_acl_passwords_and_pipeline_refuse_forgeries(mysql_url: str, tmp_path: Path) -> None:
-    engine = create_engine_from_url(mysql_url)
+def test_broker_acl_passwords_and_pipeline_refuse_forgeries(
+    clean_mysql_url: str, tmp_path: Path
+) -> None:
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     sessions = session_factory(engine)
     with sessions.begin() as session:
@@ -65,7 +67,7 @@ def test_broker_acl_passwords_and_pipeline_refuse_forgeries(mysql_url: str, tmp_
         alice_id, bob_id = alice.id, bob.id
     passwd, acl = tmp_path / "passwd", tmp_path / "acl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
-    env.update(VITALS_DATABASE_URL=mysql_url, VITALS_MQTT_PASSWORD=PIPELINE_PASSWORD)
+    env.update(VITALS_DATABASE_URL=clean_mysql_url, VITALS_MQTT_PASSWORD=PIPELINE_PASSWORD)
     subprocess.run(
         [sys.executable, "-m", "vitals.cli", "devices", "mosquitto",
          "--passwd", str(passwd), "--acl", str(acl)],

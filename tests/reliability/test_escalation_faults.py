@@ -56,9 +56,9 @@ class DiesDuringFirstCall:
 
 
 def test_twilio_outage_mid_escalation_and_a_crash_during_a_call(
-    mysql_url: str, tmp_path: Path
+    clean_mysql_url: str, tmp_path: Path
 ) -> None:
-    engine = create_engine_from_url(mysql_url)
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     sessions = session_factory(engine)
     phones: list[tuple[str, str]] = []

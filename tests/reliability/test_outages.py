@@ -65,15 +65,15 @@ def _settings(
 
 
 def test_mariadb_cut_off_under_load_recovers_and_loses_nothing(
-    mysql_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    clean_mysql_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     trace = simulated_trace(tmp_path, 5)
     expected, reference_outbox = reference_run(trace, tmp_path)
-    direct = create_engine_from_url(mysql_url)
+    direct = create_engine_from_url(clean_mysql_url)
     upgrade(direct)
     truth = session_factory(direct)
     register_manifest(trace, truth)
-    url = make_url(mysql_url)
+    url = make_url(clean_mysql_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 3306)
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     broker = PrivateBroker(tmp_path)
@@ -124,7 +124,7 @@ def test_mariadb_cut_off_under_load_recovers_and_loses_nothing(
     )
 
 
-def test_mosquitto_restart_mid_stream_loses_nothing(mysql_url: str, tmp_path: Path) -> None:
+def test_mosquitto_restart_mid_stream_loses_nothing(clean_mysql_url: str, tmp_path: Path) -> None:
     """The private broker is stopped (SIGTERM, it saves its persistence file) while the
     pipeline's session has messages queued, and started again on the same port.
 
@@ -134,14 +134,16 @@ def test_mosquitto_restart_mid_stream_loses_nothing(mysql_url: str, tmp_path: Pa
     refused as late (the reordering itself: tests/ingest/test_runner_grace.py)."""
     trace = simulated_trace(tmp_path, 9)
     expected, reference_outbox = reference_run(trace, tmp_path)
-    engine = create_engine_from_url(mysql_url)
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     sessions = session_factory(engine)
     register_manifest(trace, sessions)
     broker = PrivateBroker(tmp_path)
     broker.start()
     outbox = tmp_path / "outbox.jsonl"
-    pipeline = InProcessPipeline(_settings(mysql_url, broker, outbox, idle_flush_s=5), sessions)
+    pipeline = InProcessPipeline(
+        _settings(clean_mysql_url, broker, outbox, idle_flush_s=5), sessions
+    )
     lines = list(read_trace(trace))
     half = len(lines) // 2
     backlog: dict[str, int] = {}  # the highest seq of each device in the first half
@@ -194,12 +196,12 @@ class OutageTwilio(FakeTwilio):
 
 
 def test_twilio_429_5xx_and_timeouts_for_a_while_every_text_sent_once(
-    mysql_url: str, tmp_path: Path
+    clean_mysql_url: str, tmp_path: Path
 ) -> None:
     """SOS alerts of 8 users from the pipeline; Twilio answers 429, then 503, then hangs
     past the client timeout, 6 s in all (scaled down from minutes, retry backoff scaled
     with it); then it recovers. Every contact gets exactly one created message."""
-    engine = create_engine_from_url(mysql_url)
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     sessions = session_factory(engine)
     phones = [f"+1555010{9000 + n:04d}" for n in range(8)]

@@ -41,15 +41,15 @@ class ApiProcess:
 
 
 @pytest.fixture
-def api_process(mysql_url: str, tmp_path: Path) -> Iterator[ApiProcess]:
-    engine = create_engine_from_url(mysql_url)
+def api_process(clean_mysql_url: str, tmp_path: Path) -> Iterator[ApiProcess]:
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     world = seed_world(session_factory(engine))
     engine.dispose()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
     env.update(
-        VITALS_DATABASE_URL=mysql_url,
+        VITALS_DATABASE_URL=clean_mysql_url,
         VITALS_TWILIO_AUTH_TOKEN="token-for-tests",
         VITALS_PUBLIC_BASE_URL="https://vitals.example.org",
     )

@@ -110,19 +110,19 @@ def _secret_patterns(values: list[str]) -> re.Pattern[str]:
 
 @pytest.mark.mariadb
 def test_no_secret_or_phone_number_in_the_logs_of_a_full_run(
-    mysql_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    clean_mysql_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     trace = simulated_trace(tmp_path, 21)
     manifest = read_manifest(companion_paths(trace)[1])
     phones = [c.phone for u in manifest.users for c in fake_contacts(u.user)]
-    engine = create_engine_from_url(mysql_url)
+    engine = create_engine_from_url(clean_mysql_url)
     upgrade(engine)
     sessions = session_factory(engine)
     mqtt_password = "mqtt-pipeline-secret-42"
     with FakeTwilio() as fake:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
         env.update(
-            VITALS_DATABASE_URL=mysql_url,
+            VITALS_DATABASE_URL=clean_mysql_url,
             VITALS_TWILIO_ACCOUNT_SID=fake.account_sid,
             VITALS_TWILIO_AUTH_TOKEN=fake.auth_token,
             VITALS_TWILIO_FROM_NUMBER="+15005550006",
@@ -133,7 +133,7 @@ def test_no_secret_or_phone_number_in_the_logs_of_a_full_run(
         )
         run = subprocess.run(
             [sys.executable, "-m", "vitals.cli", "-v", "replay", "--register", str(trace)],
-            env=env, capture_output=True, text=True, timeout=120, check=False,
+            env=env, capture_output=True, text=True, timeout=240, check=False,
         )  # fmt: skip
         texts = len(fake.messages)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -141,7 +141,7 @@ def test_no_secret_or_phone_number_in_the_logs_of_a_full_run(
     with sessions.begin() as session:
         device = add_device(session, user_id=manifest.users[0].user, device_id="logged-watch")
         key = create_api_key(session, role="admin", name="Dr Log", at=datetime.now(UTC))
-    settings = Settings(database_url=mysql_url, twilio_auth_token=fake.auth_token)
+    settings = Settings(database_url=clean_mysql_url, twilio_auth_token=fake.auth_token)
     caplog.set_level(logging.DEBUG)
     with TestClient(create_app(settings, sessions)) as client:
         headers = {"Authorization": f"Bearer {key.key}"}

@@ -159,7 +159,7 @@ def reference(trace: tuple[Path, list[int]], tmp_path: Path) -> Iterator[Engine]
 
 def test_bridge_and_two_workers_match_replay_across_a_worker_kill(
     kafka_bootstrap: str,
-    mysql_url: str,
+    clean_mysql_url: str,
     trace: tuple[Path, list[int]],
     reference: Engine,
     tmp_path: Path,
@@ -171,7 +171,7 @@ def test_bridge_and_two_workers_match_replay_across_a_worker_kill(
     broker = PrivateBroker(tmp_path)
     broker.start()
     mqtt_url = broker.url
-    live = create_engine_from_url(mysql_url)
+    live = create_engine_from_url(clean_mysql_url)
     upgrade(live)
     register_manifest(trace_path, session_factory(live))
     tag = uuid.uuid4().hex[:8]
@@ -180,7 +180,7 @@ def test_bridge_and_two_workers_match_replay_across_a_worker_kill(
 
     env = dict(os.environ)
     env.update(
-        VITALS_DATABASE_URL=mysql_url,
+        VITALS_DATABASE_URL=clean_mysql_url,
         VITALS_MQTT_URL=mqtt_url,
         VITALS_MQTT_CLIENT_ID=f"vitals-bridge-test-{tag}",
         VITALS_KAFKA_URL=f"kafka://{kafka_bootstrap}",

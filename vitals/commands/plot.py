@@ -13,6 +13,7 @@ from simulators.trace_arrays import load_user
 from simulators.trace_io import companion_paths, read_labels, read_manifest
 from vitals.commands.common import Subparsers, add_command, open_database
 from vitals.errors import VitalsError
+from vitals.extras import require_extra
 from vitals.settings import Settings
 
 
@@ -30,6 +31,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _plot(args: argparse.Namespace, settings: Settings) -> int:
+    require_extra("plot")
     try:
         labels_path, manifest_path = companion_paths(args.trace)
         labels = (

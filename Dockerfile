@@ -12,6 +12,7 @@ COPY storage storage
 COPY notifier notifier
 COPY simulators simulators
 COPY vitals vitals
-RUN pip install --no-cache-dir --no-deps .
+RUN pip install --no-cache-dir --no-deps . \
+    && mkdir faust-data && chown nobody faust-data  # `vitals worker --datadir` default
 USER nobody
 CMD ["vitals", "run"]

@@ -1,11 +1,12 @@
 # Two commands: `make demo` (embedded default, no services) and `make test`.
-# Each creates its own virtualenv in .venv on first use.
+# Each creates its own virtualenv in .venv on first use, with the dev extra (which pulls
+# every other extra: demo's amqtt included).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,14 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The Docker image's pinned, hash-checked dependencies: runtime + scaleout, for Python 3.11
+# on Linux. Run after changing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/pip install --quiet 'uv>=0.9,<1'
+	$(BIN)/uv pip compile pyproject.toml --extra scaleout --generate-hashes \
+		--python-version 3.11 --python-platform linux --custom-compile-command "make lock" \
+		--quiet -o requirements.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

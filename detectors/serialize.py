@@ -6,6 +6,11 @@ dataclasses as dataclasses, and non-finite floats (encoded as the strings ``"nan
 ``"inf"``, ``"-inf"``, since JSON has no NaN) as floats. The round trip is exact:
 ``state_from_json(type(s), json.loads(json.dumps(state_to_json(s)))) == s`` (NaN fields
 compare by identity of meaning, see the tests).
+
+Checkpoints outlive the code that wrote them, so they carry a version: ``upgrade_state``
+brings an older one to the current version through a table of one-step upgrades, and
+raises :class:`StateMismatch` (naming why) for one it cannot read, which the caller resets
+to a fresh state instead of failing.
 """
 
 from __future__ import annotations
@@ -14,13 +19,81 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["state_from_json", "state_to_json"]
+__all__ = [
+    "StateMismatch",
+    "UnknownStateVersion",
+    "Upgrade",
+    "state_from_json",
+    "state_to_json",
+    "upgrade_state",
+]
 
 T = TypeVar("T")
 
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+#: One step of a checkpoint's migration: the fields of version ``v`` to those of ``v + 1``
+#: (a new dict; the argument is left as it is).
+Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class StateMismatch(ValueError):
+    """A checkpoint this code cannot read; the message says why (version, field, shape)."""
+
+
+class UnknownStateVersion(StateMismatch):
+    """A checkpoint of a version with no upgrade to the current one (or a newer one)."""
+
+
+def upgrade_state(
+    data: Any,
+    *,
+    current: int,
+    upgrades: Mapping[int, Upgrade],
+    unversioned: int = 1,
+    key: str = "version",
+) -> dict[str, Any]:
+    """The fields of checkpoint ``data`` at version ``current``, without the version key.
+
+    Pure. ``data[key]`` is the version the checkpoint was written with (``unversioned``
+    when absent: checkpoints written before versions existed); ``upgrades[v]`` turns the
+    fields of version ``v`` into those of ``v + 1`` and is applied from the checkpoint's
+    version up to ``current``.
+
+    Raises
+    ------
+    StateMismatch
+        If ``data`` is not a JSON object.
+    UnknownStateVersion
+        If the version is not an integer, is newer than ``current`` (written by a later
+        release) or has no chain of upgrades to ``current``.
+
+    Examples
+    --------
+    >>> rename = {1: lambda f: {("gravity_g" if k == "g" else k): v for k, v in f.items()}}
+    >>> upgrade_state({"g": [0, 0, 1]}, current=2, upgrades=rename)
+    {'gravity_g': [0, 0, 1]}
+    >>> upgrade_state({"version": 2, "gravity_g": [0, 0, 1]}, current=2, upgrades=rename)
+    {'gravity_g': [0, 0, 1]}
+    """
+    if not isinstance(data, dict):
+        raise StateMismatch(f"expected a JSON object, got {type(data).__name__}")
+    version = data.get(key, unversioned)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise UnknownStateVersion(f"version {version!r} is not an integer")
+    if version > current:
+        raise UnknownStateVersion(f"version {version} is newer than this release reads ({current})")
+    fields = {name: value for name, value in data.items() if name != key}
+    for step_from in range(version, current):
+        step = upgrades.get(step_from)
+        if step is None:
+            raise UnknownStateVersion(f"no upgrade from version {step_from} to {step_from + 1}")
+        fields = step(fields)
+    return fields
 
 
 def state_to_json(state: Any) -> dict[str, Any]:

@@ -35,14 +35,12 @@ from aiokafka.errors import TopicAlreadyExistsError  # type: ignore[import-untyp
 from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 
 from ingest.errors import IngestError, InvalidPayload
+from ingest.kafka_topics import DEAD_LETTER_TOPIC
 from ingest.payload import DEFAULT_LIMITS, Limits, decode
 from ingest.processor import Inbound
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_TOPIC = "vitals.deadletters"
-#: Partitions of the readings topic when the bridge creates it (see docs: scaling).
-DEFAULT_PARTITIONS = 8
 HEADER_MQTT_TOPIC = "mqtt-topic"
 HEADER_REASON = "reason"
 HEADER_DETAIL = "detail"

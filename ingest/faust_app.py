@@ -39,19 +39,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
-import orjson
 from faust.types import TP, EventT, StreamT
 
-from ingest.bridge import (
-    DEAD_LETTER_TOPIC,
-    DEFAULT_PARTITIONS,
-    HEADER_DETAIL,
-    HEADER_MQTT_TOPIC,
-    HEADER_REASON,
-    partition_for,
-)
+from ingest.bridge import HEADER_DETAIL, HEADER_MQTT_TOPIC, HEADER_REASON, partition_for
+from ingest.checkpoint import restore_checkpoints
+from ingest.kafka_topics import DEAD_LETTER_TOPIC, DEFAULT_PARTITIONS
 from ingest.processor import BatchProcessor, BatchResult, Inbound
-from ingest.userstate import UserState
 from storage.repositories.ingest import (
     DeadLetterRow,
     checkpointed_users,
@@ -135,7 +128,7 @@ class PartitionRuntime:
         if missing:  # users owned since a rebalance, not seen yet: load their checkpoint
             with processor.sessions() as session:
                 blobs = load_checkpoints(session, missing)
-            processor.engine.restore(UserState.from_json(orjson.loads(b)) for b in blobs.values())
+            processor.engine.restore(restore_checkpoints(blobs, processor.metrics))
             processor.restored |= missing
         known = [user for user in user_ids if user in processor.engine.users]
         return processor.flush(known) if known else BatchResult()

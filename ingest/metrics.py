@@ -41,6 +41,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.checkpoints_reset = Counter(
+            "vitals_checkpoints_reset",
+            "user checkpoints that could not be read (reason: unreadable, version, fields) "
+            "and were reset to a fresh state",
+            ["reason"],
+            registry=r,
+        )
         self.batches = Counter("vitals_batches", "committed batches", registry=r)
         self.lag = Gauge(
             "vitals_lag_seconds", "wall time minus reading time of the newest payload", registry=r

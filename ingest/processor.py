@@ -29,13 +29,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from detectors import AlertAction
+from ingest.checkpoint import restore_checkpoints
 from ingest.deadletters import DeadLetterLimits, DeadLetterQuota
 from ingest.engine import Effects, Engine
 from ingest.errors import InvalidPayload
 from ingest.metrics import Metrics
 from ingest.payload import DEFAULT_LIMITS, Limits, Reading, decode
 from ingest.sequence import SeqVerdict, check_seq
-from ingest.userstate import UserState
 from storage.errors import database_error_code, refused_for_good
 from storage.repositories import alerts as alert_repo
 from storage.repositories.ingest import (
@@ -447,7 +447,7 @@ class BatchProcessor:
         if not missing:
             return
         blobs = self._read(lambda session: load_checkpoints(session, missing))
-        self.engine.restore(UserState.from_json(orjson.loads(blob)) for blob in blobs.values())
+        self.engine.restore(restore_checkpoints(blobs, self.metrics))
         self.restored |= missing
 
     def _commit(

@@ -2,6 +2,9 @@
 plus the detectors' own state (rules, stress baseline, fall machine).
 
 Plain data; the engine mutates it and checkpoints it as JSON with every committed batch.
+Checkpoints carry :data:`CHECKPOINT_VERSION`; :meth:`UserState.from_json` upgrades an older
+one through :data:`CHECKPOINT_UPGRADES` and raises :class:`~detectors.serialize.StateMismatch`
+for one it cannot read (:mod:`ingest.checkpoint` then starts the user afresh).
 """
 
 from __future__ import annotations
@@ -18,9 +21,21 @@ from detectors import (
     state_from_json,
     state_to_json,
 )
+from detectors.serialize import StateMismatch, Upgrade, upgrade_state
 
 _I64 = np.int64
 _F64 = np.float64
+
+#: Version of the checkpoint format written by :meth:`UserState.to_json`. Version 1 is the
+#: format of release 0.1.0, which wrote no version field. Renaming, removing or retyping a
+#: field of the checkpoint (of ``UserState``, ``WindowExtras``, ``RuleState``, ``FallState``,
+#: ``StressBaseline``, ...) bumps it and adds the step from the previous version below.
+CHECKPOINT_VERSION = 1
+
+#: ``CHECKPOINT_UPGRADES[v]`` turns the fields of a version-``v`` checkpoint into those of
+#: version ``v + 1`` (none yet); a checkpoint with no chain of steps up to the current
+#: version cannot be read and its user starts afresh.
+CHECKPOINT_UPGRADES: dict[int, Upgrade] = {}
 
 
 @dataclass
@@ -117,6 +132,7 @@ class UserState:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "version": CHECKPOINT_VERSION,
             "user_id": self.user_id,
             "watermark_ms": self.watermark_ms,
             "closed_until_ms": self.closed_until_ms,
@@ -137,7 +153,28 @@ class UserState:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> UserState:
+    def from_json(cls, data: Any) -> UserState:
+        """The state a checkpoint (:meth:`to_json` output, parsed) holds, upgraded to
+        :data:`CHECKPOINT_VERSION` first.
+
+        Raises
+        ------
+        StateMismatch
+            If it cannot be read: a version with no upgrade, or fields that do not match
+            (missing, unknown or of the wrong type; the message names the field).
+        """
+        fields = upgrade_state(data, current=CHECKPOINT_VERSION, upgrades=CHECKPOINT_UPGRADES)
+        try:
+            return cls._from_fields(fields)
+        except StateMismatch:
+            raise
+        except KeyError as error:
+            raise StateMismatch(f"missing field {error}") from error
+        except (TypeError, ValueError, AttributeError) as error:
+            raise StateMismatch(str(error)) from error
+
+    @classmethod
+    def _from_fields(cls, data: dict[str, Any]) -> UserState:
         return cls(
             user_id=int(data["user_id"]),
             watermark_ms=int(data["watermark_ms"]),

@@ -10,16 +10,11 @@ import signal
 import threading
 from types import FrameType
 
-from ingest.bridge import (
-    DEAD_LETTER_TOPIC,
-    DEFAULT_PARTITIONS,
-    KafkaBridge,
-    bootstrap_servers,
-    ensure_topics,
-)
+from ingest.kafka_topics import DEAD_LETTER_TOPIC, DEFAULT_PARTITIONS
 from ingest.mqtt_source import MqttSource
 from ingest.processor import Inbound
 from vitals.commands.common import Subparsers, add_command
+from vitals.extras import require_extra
 from vitals.settings import Settings
 
 log = logging.getLogger("vitals.bridge")
@@ -51,6 +46,9 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _bridge(args: argparse.Namespace, settings: Settings) -> int:
+    require_extra("scaleout")
+    from ingest.bridge import KafkaBridge, bootstrap_servers, ensure_topics  # noqa: PLC0415
+
     bootstrap = bootstrap_servers(settings.kafka_url)
     asyncio.run(
         ensure_topics(bootstrap, {settings.kafka_topic: args.partitions, args.dead_topic: 1})

@@ -21,7 +21,6 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
-from ingest.embedded_broker import EmbeddedBroker
 from ingest.mqtt_source import MqttSource
 from ingest.processor import Inbound
 from ingest.replay import read_trace
@@ -34,6 +33,7 @@ from storage.types import utc_from_ms
 from vitals.commands.common import DbMode, Subparsers, add_command, open_database
 from vitals.commands.register import register_manifest
 from vitals.errors import VitalsError
+from vitals.extras import require_extra
 from vitals.settings import Settings
 from vitals.wiring import Pipeline, build_pipeline
 
@@ -54,6 +54,9 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    require_extra("demo")
+    from ingest.embedded_broker import EmbeddedBroker  # noqa: PLC0415 (demo extra: amqtt)
+
     workdir: Path = args.workdir
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)

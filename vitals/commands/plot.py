@@ -12,6 +12,7 @@ from simulators.trace_io import companion_paths, read_labels, read_manifest
 from storage.repositories.outcomes import StoredAlert, alerts_from_db, db_user_id, readings_from_db
 from vitals.commands.common import Subparsers, add_command, open_database
 from vitals.errors import VitalsError
+from vitals.extras import require_extra
 from vitals.settings import Settings
 
 
@@ -29,6 +30,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _plot(args: argparse.Namespace, settings: Settings) -> int:
+    require_extra("plot")
     try:
         labels_path, manifest_path = companion_paths(args.trace)
         labels = (

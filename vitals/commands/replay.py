@@ -68,6 +68,8 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     if args.speed is not None and args.speed <= 0:
         raise VitalsError(f"--speed {args.speed:g} must be more than 0")
     if args.via_mqtt:
+        if args.register:  # for the `vitals run` that consumes the broker
+            register_manifest(args.trace, open_database(settings, DbMode.CREATE)[1])
         try:
             published = publish_trace(read_trace(args.trace), args.via_mqtt, speed=args.speed)
         except (SimulatorError, OSError) as error:

@@ -11,6 +11,7 @@ from simulators.plan import parse_time
 from simulators.sisfall import import_sisfall
 from vitals.commands.common import Subparsers, add_command
 from vitals.errors import VitalsError
+from vitals.extras import require_extra
 from vitals.settings import Settings
 
 
@@ -68,6 +69,7 @@ def _start(args: argparse.Namespace) -> int | None:
 
 
 def _wfdb(args: argparse.Namespace, settings: Settings) -> int:
+    require_extra("import")
     try:
         return _report(
             import_wfdb(

@@ -8,15 +8,16 @@ import asyncio
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faust
-
-from ingest.bridge import DEAD_LETTER_TOPIC, DEFAULT_PARTITIONS, bootstrap_servers, ensure_topics
-from ingest.faust_app import WorkerApp, WorkerOptions, create_app
+from ingest.kafka_topics import DEAD_LETTER_TOPIC, DEFAULT_PARTITIONS
 from vitals.commands.common import Subparsers, add_command, open_database
+from vitals.extras import require_extra
 from vitals.settings import Settings
 from vitals.wiring import build_pipeline
+
+if TYPE_CHECKING:  # Faust and aiokafka come with the scaleout extra: imported on use
+    from ingest.faust_app import WorkerApp, WorkerOptions
 
 log = logging.getLogger("vitals.worker")
 
@@ -53,6 +54,8 @@ def register(subparsers: Subparsers) -> None:
 
 def build_worker(settings: Settings, options: WorkerOptions, *, notifier: bool) -> WorkerApp:
     """The Faust app on the configured database and broker (notifier thread if asked)."""
+    from ingest.faust_app import create_app  # noqa: PLC0415 (scaleout extra)
+
     _, sessions = open_database(settings)
     pipeline = build_pipeline(settings, sessions)
     if notifier:
@@ -61,6 +64,9 @@ def build_worker(settings: Settings, options: WorkerOptions, *, notifier: bool) 
 
 
 def _options(settings: Settings, partitions: int, dead_topic: str, datadir: Path) -> WorkerOptions:
+    require_extra("scaleout")
+    from ingest.faust_app import WorkerOptions  # noqa: PLC0415 (scaleout extra)
+
     return WorkerOptions(
         readings_topic=settings.kafka_topic,
         dead_topic=dead_topic,
@@ -71,6 +77,11 @@ def _options(settings: Settings, partitions: int, dead_topic: str, datadir: Path
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    require_extra("scaleout")
+    import faust  # noqa: PLC0415 (scaleout extra)
+
+    from ingest.bridge import bootstrap_servers, ensure_topics  # noqa: PLC0415
+
     asyncio.run(
         ensure_topics(
             bootstrap_servers(settings.kafka_url),

@@ -109,5 +109,5 @@ def test_atrial_model_inputs_are_checked() -> None:
     with pytest.raises(ValueError, match=r"WindowBatch.atrial has shape \(1, 3\)"):
         analyze_windows(WindowBatch.from_lists(rows, atrial=[[0.0, 0.0, 0.0]]))
     bad = replace(DEFAULT, rhythm_atrial_weights=(1.0,) * 10)
-    with pytest.raises(ValueError, match="rhythm_atrial_weights has 10 values, expected 5"):
-        atrial_probability(np.zeros((1, 6)), np.zeros((1, 4)), bad)
+    with pytest.raises(ValueError, match="rhythm_atrial_weights has 10 values, expected 13"):
+        atrial_probability(np.zeros((1, 8)), np.zeros((1, 4)), bad)

@@ -88,8 +88,10 @@ class DetectorConfig:
         Datta et al. 2017, Zabihi et al. 2017, Stridh & Sörnmo 2001) and the 8 RR
         features (13 inputs, ``detectors.rhythm.ATRIAL_MODEL_INPUTS``); see
         :func:`detectors.rhythm.atrial_probability`. Fitted by the same command on the
-        judged real CinC 2017 dev strips only (synthetic intervals have no waveform),
-        its bias shifted to its own operating point the same way.
+        judged real CinC 2017 dev strips (synthetic intervals have no waveform) plus 300
+        synthetic bigeminy windows paired with real non-AF atrial features
+        (:func:`detectors.fit.fit_rhythm.alternating_windows`), its bias shifted to its
+        own operating point the same way.
     rhythm_threshold : float, default 0.5
         Probability above which a window is called irregular (both models). The fitted
         biases put each model's operating point (chosen on the training strips, issue
@@ -298,14 +300,14 @@ class DetectorConfig:
 
     # rhythm (logistic model; fitted by python -m detectors.fit.fit_rhythm)
     rhythm_weights: tuple[float, ...] = (
-        2.2213, 8.432, -0.0, 42.0894, -5.4127, -5.0261, -9.2285, 1.6677,
+        2.2341, 8.4253, -0.0, 41.9341, -5.3197, -5.029, -9.2333, 1.6623,
     )  # fmt: skip
-    rhythm_bias: float = 64.442
+    rhythm_bias: float = 64.4913
     rhythm_atrial_weights: tuple[float, ...] = (
-        0.2108, -3.2629, -0.9049, 1.0893, -0.3408,
-        1.0916, 2.693, -0.0, 7.1825, -3.1986, -0.2564, -2.8322, 0.4835,
+        0.169, -3.8962, -0.8422, 3.5294, -0.2576,
+        0.5972, 1.942, -0.0, 6.0876, -3.024, -0.9948, -3.0013, 0.7479,
     )  # fmt: skip
-    rhythm_atrial_bias: float = 20.4982
+    rhythm_atrial_bias: float = 22.3083
     rhythm_threshold: float = 0.5
 
     # stress

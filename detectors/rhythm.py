@@ -30,8 +30,8 @@ artefact/ectopic removal (successive differences only between adjacent kept inte
    cross-validation of a logistic model on the real strips, beside features 0-5 and the
    atrial ones) it raised AF strips flagged from 81.6 % to 84.7 % with "other rhythm"
    strips flagged 9.6 % -> 8.4 %.
-7. ``ln_lag2_mad``: ln(median |RR[i+2] - RR[i]| / median RR) over all plausible
-   intervals (not only NN). A median of interval differences ignores isolated premature
+7. ``ln_lag2_mad``: ln(median |RR[i+2] - RR[i]| / MeanNN), the differences over all
+   plausible intervals (not only NN). A median of interval differences ignores isolated premature
    beats, so this is the irregularity left once the ectopy is discounted, the idea of
    Tateno & Glass's ΔRR density histograms (2001) made robust; at lag 2 it is small
    for bigeminy too (every other interval alike), while AF stays irregular at every lag.
@@ -149,32 +149,44 @@ def rhythm_features(clean: CleanIntervals, td: TimeDomain) -> FloatArray:
         feats[:, 3] = count_per_row(clean.unexplained) / n_plausible
         feats[:, 4] = 1.0 - td.n_nn / n_plausible
         feats[:, 6] = np.log(mean_nn_ms)
-        feats[:, 7] = _ln_lag2_mad(clean)
+        feats[:, 7] = _ln_lag2_mad(clean, mean_nn_ms)
     return feats
 
 
-def _ln_lag2_mad(clean: CleanIntervals) -> FloatArray:
-    """ln(median |RR[i+2] - RR[i]| / median RR) over the plausible intervals of each row
-    (feature 7, see the module docstring); NaN where a row has no such pair."""
+def _ln_lag2_mad(clean: CleanIntervals, mean_nn_ms: FloatArray) -> FloatArray:
+    """ln(median |RR[i+2] - RR[i]| / MeanNN) over the plausible pairs of each row (feature
+    7, see the module docstring); NaN where a row has no such pair.
+
+    The lag-2 differences are taken on the flat buffer in one 1-D pass (the last two of
+    each row would pair with the next row and are masked out) and sorted in float32: the
+    median only needs ~1e-7 relative precision for a feature on a log scale.
+    """
     x, ok = clean.rr_filled_ms, clean.plausible
-    lag2 = np.abs(x[:, 2:] - x[:, :-2])
-    pair_ok = ok[:, 2:] & ok[:, :-2]
+    n, k = x.shape
+    if k < 3:
+        return np.full(n, np.nan)
+    flat, flat_ok = x.ravel(), ok.ravel()
+    lag2 = np.full(n * k, np.inf, dtype=np.float32)
+    pair_ok = np.zeros(n * k, dtype=bool)
+    np.logical_and(flat_ok[2:], flat_ok[:-2], out=pair_ok[:-2])
+    pair = pair_ok.reshape(n, k)
+    pair[:, k - 2 :] = False  # pairs across the end of a row
+    np.subtract(flat[2:], flat[:-2], out=lag2[:-2], casting="same_kind")
+    np.abs(lag2, out=lag2)
+    lag2[~pair_ok] = np.inf
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = _row_median(lag2, pair_ok) / _row_median(x, ok)
+        ratio = _row_median(lag2.reshape(n, k), count_per_row(pair)) / mean_nn_ms
         return np.log(np.maximum(ratio, _LAG2_MAD_FLOOR))
 
 
-def _row_median(x: FloatArray, mask: NDArray[np.bool_]) -> FloatArray:
-    """Median of the masked values of each row (NaN for a row with none), by one row-wise
-    sort with the unmasked values pushed to the end."""
-    if x.shape[1] == 0:
-        return np.full(x.shape[0], np.nan)
-    n = count_per_row(mask)
-    s = np.sort(np.where(mask, x, np.inf), axis=1)
-    rows = np.arange(x.shape[0])
-    lo = s[rows, np.maximum((n - 1) // 2, 0)]
-    hi = s[rows, np.minimum(n // 2, x.shape[1] - 1)]
-    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
+def _row_median(values: NDArray[np.float32], counts: NDArray[np.int32]) -> FloatArray:
+    """Median of the first ``counts[i]`` values of each row once sorted, where every other
+    value is +inf (NaN for a row with none): one row-wise sort."""
+    s = np.sort(values, axis=1)
+    rows = np.arange(s.shape[0])
+    lo = s[rows, np.maximum((counts - 1) // 2, 0)]
+    hi = s[rows, np.maximum(counts // 2, 0)]
+    return np.where(counts > 0, 0.5 * (lo.astype(np.float64) + hi), np.nan)
 
 
 def irregular_probability(features: FloatArray, config: DetectorConfig = DEFAULT) -> FloatArray:

@@ -62,6 +62,8 @@ L2_ATRIAL = 1.0
 #: share of the training "other rhythm" / normal strips the operating point may flag
 OPERATING_OTHER = 0.08
 OPERATING_NORMAL = 0.015
+#: synthetic bigeminy windows among the ECG model's negatives (:func:`alternating_windows`)
+ALTERNATING = 300
 N_SYNTHETIC = 8000
 CINC_FS_HZ = 300.0
 
@@ -161,6 +163,7 @@ def fit_atrial_weights(
     real_atrial: FloatArray,
     real_af: NDArray[np.bool_],
     rr_model: DetectorConfig,
+    alternating: int = 0,
 ) -> tuple[tuple[float, ...], float]:
     """Weights and bias (rounded as shipped) of the atrial model stacked on ``rr_model``.
 
@@ -175,19 +178,51 @@ def fit_atrial_weights(
     rr_model : DetectorConfig
         Whose ``rhythm_weights`` / ``rhythm_bias`` give the RR logit (the ones fitted on
         the same windows by :func:`fit_weights`).
+    alternating : int
+        Synthetic bigeminy windows (seed ``TRAIN_SEED``) added as negatives, each with
+        the atrial features of a real non-AF window drawn at random (see
+        :func:`alternating_windows`).
 
     Raises
     ------
     ValueError
         With no window whose features are all finite.
     """
+    atrial = np.asarray(real_atrial, dtype=np.float64)
+    y = np.asarray(real_af, dtype=np.int64)
     feats = features_from_rr(padded_rr(real_rr_ms), rr_model)
-    x = atrial_model_inputs(feats, np.asarray(real_atrial, dtype=np.float64), rr_model)
+    if alternating:
+        rr_alt, atrial_alt = alternating_windows(atrial[~np.asarray(real_af)], alternating)
+        feats = np.vstack([feats, features_from_rr(rr_alt, rr_model)])
+        atrial = np.vstack([atrial, atrial_alt])
+        y = np.concatenate([y, np.zeros(alternating, dtype=np.int64)])
+    x = atrial_model_inputs(feats, atrial, rr_model)
     ok = np.all(np.isfinite(x), axis=1)
     if not ok.any():
         raise ValueError("no real window with finite RR and atrial features to fit on")
-    w, b = fit_logistic(x[ok], np.asarray(real_af, dtype=np.int64)[ok], L2_ATRIAL)
+    w, b = fit_logistic(x[ok], y[ok], L2_ATRIAL)
     return tuple(round(float(v), 4) for v in w), round(b, 4)
+
+
+def alternating_windows(
+    non_af_atrial: FloatArray, n: int, seed: int = TRAIN_SEED
+) -> tuple[FloatArray, FloatArray]:
+    """``n`` seeded synthetic bigeminy windows (20-64 beats, NaN-padded to 64) and, for
+    each, the atrial features of a real non-AF window drawn at random.
+
+    The real strips hold few alternating rhythms, and the ECG model takes the RR
+    features directly; these windows keep it from learning that bigeminy's irregularity
+    is AF (a sinus P wave precedes the sinus beats; the drawn atrial features come from
+    normal and other-rhythm strips, ectopy included).
+    """
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(20, 65, n)
+    rr = bigeminy(rng, sinus_rr(rng, n, 64, rsa_frac=(0.01, 0.10)))
+    rr[np.arange(64)[None, :] >= lengths[:, None]] = np.nan
+    finite = np.flatnonzero(np.all(np.isfinite(non_af_atrial), axis=1))
+    if finite.size == 0:
+        raise ValueError("no real non-AF window with atrial features to pair with")
+    return rr, non_af_atrial[rng.choice(finite, n)]
 
 
 def operating_shift(
@@ -253,7 +288,7 @@ def fit_models(
     b = round(b - operating_shift(feats @ np.asarray(w) + b, labels), 4)
     rr_model = replace(rr_model, rhythm_bias=b)
     atrial = np.asarray(real_atrial, dtype=np.float64)
-    wa, ba = fit_atrial_weights(real_rr_ms, atrial, af, rr_model)
+    wa, ba = fit_atrial_weights(real_rr_ms, atrial, af, rr_model, ALTERNATING)
     x = atrial_model_inputs(feats, atrial, rr_model)
     ba = round(ba - operating_shift(x @ np.asarray(wa) + ba, labels), 4)
     return RhythmModels(w, b, wa, ba)

@@ -80,17 +80,25 @@ class DetectorConfig:
         ``python -m detectors.fit.fit_rhythm --data ../shared/data`` (seeded) on synthetic
         sinus/RSA, sinus+ectopy and AF intervals plus the beats detected in the real
         CinC 2017 dev strips (N and O not AF, A AF); see :mod:`detectors.rhythm` for the
-        feature list and references.
+        feature list and references. The bias includes the operating-point shift chosen
+        on those strips (at most 8 % of O and 1.5 % of N strips flagged; see
+        :func:`detectors.fit.fit_rhythm.operating_shift`).
     rhythm_atrial_weights, rhythm_atrial_bias : tuple[float, ...], float
         Second logistic model, used instead of the first for windows whose beats come
-        from one raw ECG segment: the first model's logit (capped at ±5) followed by the
+        from one raw ECG segment: the first model's logit (capped at ±5), the
         four atrial-activity features of :func:`detectors.beats.atrial_features` (P-wave
         consistency and amplitude, fibrillatory-wave power; Ladavich & Ghoraani 2015,
-        Datta et al. 2017, Zabihi et al. 2017, Stridh & Sörnmo 2001); see
+        Datta et al. 2017, Zabihi et al. 2017, Stridh & Sörnmo 2001) and the 8 RR
+        features (13 inputs, ``detectors.rhythm.ATRIAL_MODEL_INPUTS``); see
         :func:`detectors.rhythm.atrial_probability`. Fitted by the same command on the
-        judged real CinC 2017 dev strips only (synthetic intervals have no waveform).
+        judged real CinC 2017 dev strips (synthetic intervals have no waveform) plus 300
+        synthetic bigeminy windows paired with real non-AF atrial features
+        (:func:`detectors.fit.fit_rhythm.alternating_windows`), its bias shifted to its
+        own operating point the same way.
     rhythm_threshold : float, default 0.5
-        Probability above which a window is called irregular (both models).
+        Probability above which a window is called irregular (both models). The fitted
+        biases put each model's operating point (chosen on the training strips, issue
+        #16 targets less a margin) at 0.5, so this stays 0.5.
 
     Stress
     ------
@@ -296,10 +304,15 @@ class DetectorConfig:
     spectrum_resample_hz: float = 4.0
 
     # rhythm (logistic model; fitted by python -m detectors.fit.fit_rhythm)
-    rhythm_weights: tuple[float, ...] = (4.4321, 2.1269, -0.0, 61.9832, -7.4425, -5.8627)
-    rhythm_bias: float = 8.1191
-    rhythm_atrial_weights: tuple[float, ...] = (0.5005, -4.8909, -0.301, 3.7145, -0.412)
-    rhythm_atrial_bias: float = 0.8782
+    rhythm_weights: tuple[float, ...] = (
+        2.2341, 8.4253, -0.0, 41.9341, -5.3197, -5.029, -9.2333, 1.6623,
+    )  # fmt: skip
+    rhythm_bias: float = 64.4913
+    rhythm_atrial_weights: tuple[float, ...] = (
+        0.169, -3.8962, -0.8422, 3.5294, -0.2576,
+        0.5972, 1.942, -0.0, 6.0876, -3.024, -0.9948, -3.0013, 0.7479,
+    )  # fmt: skip
+    rhythm_atrial_bias: float = 22.3083
     rhythm_threshold: float = 0.5
 
     # stress

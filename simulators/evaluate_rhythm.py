@@ -21,14 +21,14 @@ strips straddle the 60 s window boundaries as real recordings do. A strip's verd
 stores NULL (or no row is stored at all).
 
 The rhythm model is scored with record-wise k-fold cross-validation: the strips are
-split into folds by record (seeded, stratified by label); for each fold the logistic
-weights are refitted (:func:`detectors.fit.fit_rhythm.fit_weights`) on the seeded
-synthetic windows plus the real beats of the *other* folds' strips, and so is the
-RR + atrial-activity model (:func:`detectors.fit.fit_rhythm.fit_atrial_weights`, real
-strips only, used by the engine for windows of one raw ECG segment), and the fold's
-strips are replayed with those weights. ``rr`` payloads carry no waveform, so that mode
-measures the RR-only model. The shipped weights (``DetectorConfig``) are the
-ones fitted on every strip and are not what is scored here.
+split into folds by record (seeded, stratified by label); for each fold both rhythm
+models and their operating points are refitted (:func:`detectors.fit.fit_rhythm.fit_models`:
+the RR model on the seeded synthetic windows plus the real beats of the *other* folds'
+strips, the RR + atrial-activity model used by the engine for windows of one raw ECG
+segment on those real strips only, each bias moved to the operating point chosen on
+those training strips), and the fold's strips are replayed with them. ``rr`` payloads
+carry no waveform, so that mode measures the RR-only model. The shipped weights
+(``DetectorConfig``) are the ones fitted on every strip and are not what is scored here.
 
 Per class the report gives the strips with a verdict, the share flagged irregular (AF)
 among all strips, and the challenge score: F1 of N, A and O (``~`` is a class, not
@@ -42,7 +42,7 @@ from __future__ import annotations
 import argparse
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,7 @@ from numpy.typing import NDArray
 
 from detectors.beats import BeatExtraction, beats_from_ecg
 from detectors.config import DEFAULT
-from detectors.fit.fit_rhythm import fit_atrial_weights, fit_weights, judged
+from detectors.fit.fit_rhythm import fit_models, judged
 from ingest.engine import Engine, EngineConfig
 from ingest.payload import decode
 from simulators.payloads import rr_payloads, sample_payloads
@@ -191,15 +191,9 @@ def evaluate(
             for i in map(int, np.flatnonzero(fold != k))
             if labels[i] != "~" and judged(beats[i].rr_ms, beats[i].quality_ok)
         ]
-        rr_train = [beats[i].rr_ms for i in train]
-        af_train = labels[train] == "A"
-        weights, bias = fit_weights(rr_train, af_train)
         atrial_train = np.array([beats[i].atrial for i in train]).reshape(len(train), -1)
-        rr_model = replace(DEFAULT, rhythm_weights=weights, rhythm_bias=bias)
-        atrial_weights, atrial_bias = fit_atrial_weights(rr_train, atrial_train, af_train, rr_model)
-        detector = replace(
-            rr_model, rhythm_atrial_weights=atrial_weights, rhythm_atrial_bias=atrial_bias
-        )
+        models = fit_models([beats[i].rr_ms for i in train], atrial_train, labels[train])
+        detector = models.config(DEFAULT)
         config = EngineConfig(detector=detector)
         for i in map(int, np.flatnonzero(fold == k)):
             with warnings.catch_warnings():

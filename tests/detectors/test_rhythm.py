@@ -7,10 +7,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from detectors.artifacts import clean_intervals
 from detectors.beats import beats_from_ecg, beats_from_ppg
 from detectors.config import DEFAULT
-from detectors.fit.synthetic import add_ectopy, af_rr, ecg_from_rr, ppg_from_rr, sinus_rr
-from detectors.rhythm import atrial_probability, features_from_rr
+from detectors.fit.fit_rhythm import operating_shift
+from detectors.fit.synthetic import (
+    add_ectopy,
+    af_rr,
+    bigeminy,
+    ecg_from_rr,
+    ppg_from_rr,
+    sinus_rr,
+)
+from detectors.rhythm import RHYTHM_FEATURES, atrial_probability, features_from_rr
 from detectors.windows import WindowBatch, WindowFeatures, analyze_windows
 
 
@@ -109,5 +118,48 @@ def test_atrial_model_inputs_are_checked() -> None:
     with pytest.raises(ValueError, match=r"WindowBatch.atrial has shape \(1, 3\)"):
         analyze_windows(WindowBatch.from_lists(rows, atrial=[[0.0, 0.0, 0.0]]))
     bad = replace(DEFAULT, rhythm_atrial_weights=(1.0,) * 10)
-    with pytest.raises(ValueError, match="rhythm_atrial_weights has 10 values, expected 5"):
-        atrial_probability(np.zeros((1, 6)), np.zeros((1, 4)), bad)
+    with pytest.raises(ValueError, match="rhythm_atrial_weights has 10 values, expected 13"):
+        atrial_probability(np.zeros((1, 8)), np.zeros((1, 4)), bad)
+
+
+def test_lag2_irregularity_equals_a_loop_and_discounts_ectopy() -> None:
+    rng = np.random.default_rng(108)
+    rr = np.vstack([sinus_rr(rng, 20, 40), af_rr(rng, 20, 40)])
+    rr[3, 30:] = np.nan  # a short row
+    rr[5, 7] = 120.0  # an implausible interval
+    feats = features_from_rr(rr)
+    column = RHYTHM_FEATURES.index("ln_lag2_mad")
+    clean = clean_intervals(rr)
+    for i in range(rr.shape[0]):
+        x, ok = clean.rr_filled_ms[i], clean.plausible[i]
+        d = [abs(x[j + 2] - x[j]) for j in range(x.size - 2) if ok[j] and ok[j + 2]]
+        mean_nn = x[clean.nn[i]].mean()
+        expected = np.log(max(float(np.median(d)) / mean_nn, 1e-3))
+        assert feats[i, column] == pytest.approx(expected, rel=1e-6)
+    # isolated premature beats barely move the median; bigeminy lowers it; AF stays high
+    sinus = sinus_rr(rng, 200, 60)
+    with_pvcs = add_ectopy(rng, sinus.copy(), burden=(0.05, 0.10))
+    medians = {
+        name: float(np.median(features_from_rr(x)[:, column]))
+        for name, x in {
+            "sinus": sinus,
+            "pvcs": with_pvcs,
+            "bigeminy": bigeminy(rng, sinus.copy()),
+            "af": af_rr(rng, 200, 60, cv=(0.10, 0.15)),
+        }.items()
+    }
+    assert medians["pvcs"] < medians["sinus"] + 0.4  # measured +0.26
+    assert medians["bigeminy"] < medians["sinus"] + 0.1  # measured -0.18: lag 2 skips it
+    assert medians["af"] > medians["pvcs"] + 0.3  # measured +0.46 at RR CV 0.10-0.15
+
+
+def test_operating_point_flags_at_most_the_allowed_shares() -> None:
+    rng = np.random.default_rng(109)
+    labels = np.array(["N"] * 400 + ["O"] * 300 + ["A"] * 300)
+    logit = np.r_[rng.normal(-4, 1, 400), rng.normal(-2, 1.5, 300), rng.normal(1, 1.5, 300)]
+    shift = operating_shift(logit, labels, other_max=0.08, normal_max=0.015)
+    flagged = logit > shift
+    assert flagged[labels == "O"].mean() <= 0.08
+    assert flagged[labels == "N"].mean() <= 0.015
+    assert flagged[labels == "O"].mean() >= 0.07  # the limit binds: no sensitivity wasted
+    assert operating_shift(logit[labels == "A"], labels[labels == "A"]) == 0.0  # no negatives

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from detectors.config import DEFAULT
+from detectors.rhythm import ATRIAL_MODEL_INPUTS
 from ingest.engine import Engine, EngineConfig
 from ingest.payload import decode
 from ingest.topics import topic_for
@@ -116,7 +117,8 @@ def test_an_unreadable_strip_stores_a_row_with_a_null_verdict() -> None:
 
 def test_a_window_of_one_ecg_segment_is_judged_by_the_atrial_model() -> None:
     # an atrial model that calls everything AF shows which model judged each window
-    always_af = replace(DEFAULT, rhythm_atrial_weights=(0.0,) * 5, rhythm_atrial_bias=50.0)
+    inputs = len(ATRIAL_MODEL_INPUTS)
+    always_af = replace(DEFAULT, rhythm_atrial_weights=(0.0,) * inputs, rhythm_atrial_bias=50.0)
     config = EngineConfig(detector=always_af)
     ecg = np.asarray(nk.ecg_simulate(duration=40, sampling_rate=300, heart_rate=70, random_state=6))
 

@@ -6,6 +6,8 @@ Plain data; the engine mutates it and checkpoints it as JSON with every committe
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,37 @@ from detectors import (
     state_from_json,
     state_to_json,
 )
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _flat_state_json(state: Any) -> dict[str, Any]:
+    """``state_to_json(state)`` (the same dict) without its generic walk when every field
+    is None, a bool, an int, a str, a finite float or a tuple of finite floats (a fall
+    state); anything else is left to ``state_to_json``."""
+    names = _FIELDS.get(type(state))
+    if names is None:
+        names = _FIELDS[type(state)] = tuple(f.name for f in dataclasses.fields(state))
+    values = state.__dict__
+    if tuple(values) != names:
+        return state_to_json(state)
+    out: dict[str, Any] = {}
+    isfinite = math.isfinite
+    for name, value in values.items():
+        kind = type(value)
+        if kind is float:
+            if not isfinite(value):
+                return state_to_json(state)
+        elif kind is tuple:
+            if not all(type(v) is float and isfinite(v) for v in value):
+                return state_to_json(state)
+            out[name] = list(value)
+            continue
+        elif not (value is None or kind is int or kind is str or kind is bool):
+            return state_to_json(state)
+        out[name] = value
+    return out
+
 
 _I64 = np.int64
 _F64 = np.float64
@@ -131,10 +164,22 @@ class UserState:
             },
             "beat_source_ms": self.beat_source_ms,
             "last_hr_bpm": self.last_hr_bpm,
-            "rules": state_to_json(self.rules),
-            "stress": state_to_json(self.stress),
-            "fall": state_to_json(self.fall),
+            "rules": self._state_json("rules", self.rules),
+            "stress": self._state_json("stress", self.stress),
+            "fall": self._state_json("fall", self.fall),
         }
+
+    def _state_json(self, name: str, state: Any) -> dict[str, Any]:
+        """``state_to_json(state)``, kept while the (frozen) state object stays the same:
+        a user's rules and stress baseline change only when a window closes, yet the
+        checkpoint is written with every batch that touches the user."""
+        memo: dict[str, tuple[Any, dict[str, Any]]] = self.__dict__.setdefault("_json_memo", {})
+        found = memo.get(name)
+        if found is not None and found[0] is state:
+            return found[1]
+        encoded = _flat_state_json(state)
+        memo[name] = (state, encoded)
+        return encoded
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> UserState:

@@ -30,9 +30,9 @@ from detectors import (
     sos_action,
     stress_step,
 )
+from detectors.fall_bank import FallBank, fall_step_bank
 from detectors.rhythm import ATRIAL_FEATURES
 from ingest.columns import ReadingColumns
-from ingest.fall_bank_adapter import FallBank, fall_step_bank
 from ingest.payload import Reading
 from ingest.userstate import UserState
 from ingest.waveforms import BEAT_SOURCES, WaveformBeats, add_beats, note_beat_source

@@ -15,7 +15,7 @@ with the same values, and every reject keeps the reason and detail it always had
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -36,6 +36,8 @@ from ingest.topics import DEVICE_ID, USER_ID_MAX, parse_topic
 _I64 = np.int64
 _F64 = np.float64
 _FLOAT = float
+_NUMBERS = frozenset({int, float})  # JSON numbers (bool is a type of its own)
+_EMPTY = np.empty(0, dtype=_F64)
 
 
 @dataclass(slots=True)
@@ -140,10 +142,10 @@ class _Builder:
 
     def __init__(self) -> None:
         self.sources: list[int] = []
-        self.rows: list[_FastAccel | Reading] = []
+        self.rows: list[_FastAccel | _FastRR | Reading] = []
 
-    def add_fast_accel(self, row: _FastAccel) -> None:
-        """An accel row whose samples are the next ``row.n`` of the fast block."""
+    def add_fast(self, row: _FastAccel | _FastRR) -> None:
+        """A fast-path row (an accel row's samples are the next ``row.n`` of the block)."""
         self.sources.append(row.source)
         self.rows.append(row)
 
@@ -197,7 +199,7 @@ class _Builder:
                 out[at : at + r.n] = fast_xyz[fast_at : fast_at + r.n]
                 fast_at += r.n
                 at += r.n
-            elif r.kind == "accel":
+            elif isinstance(r, Reading) and r.kind == "accel":
                 out[at : at + r.x.size] = np.column_stack((r.x, r.y, r.z))
                 at += r.x.size
         return out
@@ -235,6 +237,25 @@ class _FastAccel:
         return len(self.x)
 
 
+@dataclass(slots=True)
+class _FastRR:
+    """An RR message that passed the header checks of the fast path; ``values`` and
+    ``end_ms`` are set once the batch's intervals are converted and checked."""
+
+    source: int
+    user_id: int
+    device_id: str
+    seq: int
+    ts_ms: int
+    rr: list[Any]
+    values: np.ndarray = field(default_factory=lambda: _EMPTY)
+    end_ms: int = 0
+    kind: ClassVar[str] = "rr"
+    event: ClassVar[str] = ""
+    fs_hz: ClassVar[float] = 0.0
+    x: ClassVar[tuple[()]] = ()
+
+
 def decode_batch(
     messages: Sequence[_Message], limits: Limits = DEFAULT_LIMITS
 ) -> tuple[ReadingColumns, list[Reject]]:
@@ -243,15 +264,17 @@ def decode_batch(
     Equal to :func:`ingest.payload.decode` on each message: a message it accepts is a
     row with the same values, a message it refuses is a :class:`Reject` with its error.
     """
-    fast, slow = _split(messages, limits)
-    fast, fast_xyz = _checked_samples(fast, slow, limits)
+    accel, rr, slow = _split(messages, limits)
+    accel, fast_xyz = _checked_samples(accel, slow, limits)
+    rr = _checked_rr(rr, slow, limits)
+    fast: list[_FastAccel | _FastRR] = sorted([*accel, *rr], key=lambda row: row.source)
     slow.sort()
     builder = _Builder()
     rejects: list[Reject] = []
     i = j = 0
     while i < len(fast) or j < len(slow):
         if j == len(slow) or (i < len(fast) and fast[i].source < slow[j]):
-            builder.add_fast_accel(fast[i])
+            builder.add_fast(fast[i])
             i += 1
             continue
         source = slow[j]
@@ -264,10 +287,13 @@ def decode_batch(
     return builder.build(fast_xyz), rejects
 
 
-def _split(messages: Sequence[_Message], limits: Limits) -> tuple[list[_FastAccel], list[int]]:
-    """Accelerometer messages whose header, rate and axis lengths pass (the fast rows)
-    and the indices of every other message (the per-message decoder's)."""
-    fast: list[_FastAccel] = []
+def _split(
+    messages: Sequence[_Message], limits: Limits
+) -> tuple[list[_FastAccel], list[_FastRR], list[int]]:
+    """Accelerometer and RR messages whose header, rate and array lengths pass (the
+    fast rows) and the indices of every other message (the per-message decoder's)."""
+    accel: list[_FastAccel] = []
+    rr: list[_FastRR] = []
     slow: list[int] = []
     devices: set[str] = set()  # device ids already matched against DEVICE_ID
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
@@ -283,20 +309,20 @@ def _split(messages: Sequence[_Message], limits: Limits) -> tuple[list[_FastAcce
         except decode_error:
             slow.append(source)
             continue
-        if type(obj) is not dict or obj.get("kind") != "accel":
+        if type(obj) is not dict:
             slow.append(source)
             continue
-        v, user, device, seq, ts, fs = (
+        kind = obj.get("kind")
+        v, user, device, seq, ts = (
             obj.get("v"),
             obj.get("user"),
             obj.get("device"),
             obj.get("seq"),
             obj.get("ts"),
-            obj.get("fs"),
         )
-        x, y, z = obj.get("x"), obj.get("y"), obj.get("z")
         if not (
-            type(v) is int
+            kind in ("accel", "rr")  # a tuple: an unhashable kind is just not equal
+            and type(v) is int
             and v == 1
             and type(user) is int
             and 0 < user <= USER_ID_MAX
@@ -306,19 +332,69 @@ def _split(messages: Sequence[_Message], limits: Limits) -> tuple[list[_FastAcce
             and 0 <= seq <= SEQ_MAX
             and type(ts) is int
             and TS_MIN_MS <= ts <= TS_MAX_MS
-            and (type(fs) is _FLOAT or type(fs) is int)
+            and (message.topic is None or _topic_matches(message.topic, user, device, kind))
+        ):
+            slow.append(source)
+            continue
+        if kind == "rr":
+            values = obj.get("rr_ms")
+            if type(values) is list and 0 < len(values) <= max_samples:
+                rr.append(_FastRR(source, user, device, seq, ts, values))
+            else:
+                slow.append(source)
+            continue
+        fs = obj.get("fs")
+        x, y, z = obj.get("x"), obj.get("y"), obj.get("z")
+        if not (
+            (type(fs) is _FLOAT or type(fs) is int)
             and fs_low <= fs <= fs_high  # NaN fails this
             and type(x) is list
             and type(y) is list
             and type(z) is list
             and 0 < len(x) <= max_samples
             and len(y) == len(x) == len(z)
-            and (message.topic is None or _topic_matches(message.topic, user, device))
         ):
             slow.append(source)
             continue
-        fast.append(_FastAccel(source, user, device, seq, ts, float(fs), x, y, z))
-    return fast, slow
+        accel.append(_FastAccel(source, user, device, seq, ts, float(fs), x, y, z))
+    return accel, rr, slow
+
+
+def _checked_rr(rr: list[_FastRR], slow: list[int], limits: Limits) -> list[_FastRR]:
+    """The fast RR rows' intervals converted to float64 at once and checked (only JSON
+    integers and floats, finite, within ``rr_min_ms``..``rr_max_ms``); each row gets
+    its view and its ``end_ms`` (:attr:`Reading.end_ms`: ts + the sum of the intervals
+    after the first, summed as NumPy sums the row). Failing rows move to ``slow``."""
+    if not rr:
+        return rr
+    joined: list[Any] = []
+    for row in rr:
+        joined += row.rr
+    if not set(map(type, joined)) <= _NUMBERS:
+        kept = [row for row in rr if set(map(type, row.rr)) <= _NUMBERS]
+        slow.extend(row.source for row in rr if not set(map(type, row.rr)) <= _NUMBERS)
+        return _checked_rr(kept, slow, limits)
+    try:
+        block = np.array(joined, dtype=_F64)
+    except OverflowError:  # an integer beyond float64: the per-message decoder names it
+        slow.extend(row.source for row in rr)
+        return []
+    low, high = limits.rr_min_ms, limits.rr_max_ms
+    bounds = np.zeros(len(rr) + 1, dtype=_I64)
+    np.cumsum([len(row.rr) for row in rr], out=bounds[1:])
+    ok = (block >= low) & (block <= high)  # NaN fails this
+    if not ok.all():
+        bad = np.add.reduceat(~ok, bounds[:-1]) > 0
+        slow.extend(row.source for row, b in zip(rr, bad.tolist(), strict=True) if b)
+        rr = [row for row, b in zip(rr, bad.tolist(), strict=True) if not b]
+        keep = np.repeat(~bad, np.diff(bounds))
+        block = block[keep]
+        bounds = np.zeros(len(rr) + 1, dtype=_I64)
+        np.cumsum([len(row.rr) for row in rr], out=bounds[1:])
+    for row, start, stop in zip(rr, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        row.values = values = block[start:stop]
+        row.end_ms = row.ts_ms + round(float(values[1:].sum()))
+    return rr
 
 
 def _valid_device(device: str, seen: set[str]) -> bool:
@@ -328,12 +404,12 @@ def _valid_device(device: str, seen: set[str]) -> bool:
     return True
 
 
-def _topic_matches(topic: str, user: int, device: str) -> bool:
+def _topic_matches(topic: str, user: int, device: str, kind: str) -> bool:
     try:
         parsed = parse_topic(topic)
     except InvalidPayload:
         return False
-    return (parsed.user_id, parsed.device_id, parsed.kind) == (user, device, "accel")
+    return (parsed.user_id, parsed.device_id, parsed.kind) == (user, device, kind)
 
 
 def _checked_samples(

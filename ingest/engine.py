@@ -132,6 +132,9 @@ class _AccelRows:
     first and last sample."""
 
     magnitude_g: np.ndarray  # per sample of columns.xyz_g
+    n: list[int]  # samples per row (0 for other kinds)
+    end_ms: list[int]  # columns.end_ms as Python ints
+    placement: list[str]  # where the row's device is worn ("" unknown)
     sum_g: list[float]  # per row (0 for other kinds)
     sumsq_g2: list[float]
     first_end_ms: list[int]
@@ -305,8 +308,12 @@ class Engine:
         last_ms[is_accel] = (
             ts[is_accel].astype(np.float64) + (n[is_accel] - 1) * step_ms[is_accel]
         ).astype(np.int64)
+        placements = self.placements
         return _AccelRows(
             magnitude,
+            n.tolist(),
+            c.end_ms.tolist(),
+            [placements.get(device, "") for device in c.device_id],
             sums,
             sumsq,
             _window_ends(ts, window_ms).tolist(),
@@ -322,14 +329,15 @@ class Engine:
         scratch: _BatchScratch,
     ) -> bool:
         c = scratch.columns
-        if c.end_ms[row] <= user.closed_until_ms:
+        closed_ms = user.closed_until_ms
+        if accel.end_ms[row] <= closed_ms:
             effects.late.append(row)
             return False
         first_end = accel.first_end_ms[row]
         if accel.last_end_ms[row] == first_end:  # the chunk sits in one window
-            if first_end > user.closed_until_ms:
-                extras = user.extras_for(first_end)
-                extras.accel_n += int(c.xyz_offsets[row + 1] - c.xyz_offsets[row])
+            if first_end > closed_ms:
+                extras = user.extras.get(first_end) or user.extras_for(first_end)
+                extras.accel_n += accel.n[row]
                 extras.accel_sum_g += accel.sum_g[row]
                 extras.accel_sumsq_g2 += accel.sumsq_g2[row]
         else:
@@ -340,7 +348,7 @@ class Engine:
             for end in np.unique(ends):
                 if end > user.closed_until_ms:
                     user.extras_for(int(end)).add_accel(magnitude[ends == end])
-        placement = self.placements.get(c.device_id[row], "")
+        placement = accel.placement[row]
         user_id = user.user_id
         current = scratch.placement.get(user_id)
         if current is None:

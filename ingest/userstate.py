@@ -22,32 +22,43 @@ from detectors import (
 )
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_PLAIN = frozenset({type(None), bool, int, str, float})
+isfinite = math.isfinite
 
 
 def _flat_state_json(state: Any) -> dict[str, Any]:
     """``state_to_json(state)`` (the same dict) without its generic walk when every field
-    is None, a bool, an int, a str, a finite float or a tuple of finite floats (a fall
-    state); anything else is left to ``state_to_json``."""
+    is None, a bool, an int, a str, a finite float, a tuple of those or a dataclass of
+    those (fall, rule and stress states); anything else is left to ``state_to_json``."""
+    out = _flat(state)
+    return state_to_json(state) if out is None else out
+
+
+def _flat(state: Any) -> dict[str, Any] | None:
     names = _FIELDS.get(type(state))
     if names is None:
         names = _FIELDS[type(state)] = tuple(f.name for f in dataclasses.fields(state))
     values = state.__dict__
     if tuple(values) != names:
-        return state_to_json(state)
+        return None
     out: dict[str, Any] = {}
-    isfinite = math.isfinite
     for name, value in values.items():
         kind = type(value)
-        if kind is float:
-            if not isfinite(value):
-                return state_to_json(state)
-        elif kind is tuple:
-            if not all(type(v) is float and isfinite(v) for v in value):
-                return state_to_json(state)
+        if kind is tuple:
+            if not all(type(v) in _PLAIN and (type(v) is not float or isfinite(v)) for v in value):
+                return None
             out[name] = list(value)
             continue
-        elif not (value is None or kind is int or kind is str or kind is bool):
-            return state_to_json(state)
+        if kind not in _PLAIN:
+            if not hasattr(kind, "__dataclass_fields__"):
+                return None
+            nested = _flat(value)
+            if nested is None:
+                return None
+            out[name] = nested
+            continue
+        if kind is float and not isfinite(value):
+            return None
         out[name] = value
     return out
 

@@ -175,22 +175,10 @@ class UserState:
             },
             "beat_source_ms": self.beat_source_ms,
             "last_hr_bpm": self.last_hr_bpm,
-            "rules": self._state_json("rules", self.rules),
-            "stress": self._state_json("stress", self.stress),
-            "fall": self._state_json("fall", self.fall),
+            "rules": _flat_state_json(self.rules),
+            "stress": _flat_state_json(self.stress),
+            "fall": _flat_state_json(self.fall),
         }
-
-    def _state_json(self, name: str, state: Any) -> dict[str, Any]:
-        """``state_to_json(state)``, kept while the (frozen) state object stays the same:
-        a user's rules and stress baseline change only when a window closes, yet the
-        checkpoint is written with every batch that touches the user."""
-        memo: dict[str, tuple[Any, dict[str, Any]]] = self.__dict__.setdefault("_json_memo", {})
-        found = memo.get(name)
-        if found is not None and found[0] is state:
-            return found[1]
-        encoded = _flat_state_json(state)
-        memo[name] = (state, encoded)
-        return encoded
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> UserState:

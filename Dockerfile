@@ -7,6 +7,7 @@ COPY storage storage
 COPY notifier notifier
 COPY simulators simulators
 COPY vitals vitals
+COPY vocabulary vocabulary
 RUN pip install --no-cache-dir .
 USER nobody
 CMD ["vitals", "run"]

@@ -14,7 +14,7 @@ Measured in the same run:
   passes like ours; its per-window cost is *extrapolated* to all windows (timing 100 000
   windows would take 6-20 minutes).
 
-The target (issue 4) is ``analyze_windows`` >= 2000x NeuroKit2 with deviation <= 1e-9.
+The target (README, "Performance") is ``analyze_windows`` >= 2000x NeuroKit2 with deviation <= 1e-9.
 
 Deviation: max relative difference of ``hrv_time_batch`` (all of its metrics) and of
 ``analyze_windows`` (MeanNN, SDNN, RMSSD, pNN50 on windows where nothing was removed)

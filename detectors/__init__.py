@@ -7,6 +7,8 @@ from detectors.beats import beats_from_ecg as beats_from_ecg
 from detectors.beats import beats_from_ppg as beats_from_ppg
 from detectors.config import DEFAULT as DEFAULT
 from detectors.config import DetectorConfig as DetectorConfig
+from detectors.fall_bank import FallBank as FallBank
+from detectors.fall_bank import fall_step_bank as fall_step_bank
 from detectors.falls import AccelChunk as AccelChunk
 from detectors.falls import FallState as FallState
 from detectors.falls import fall_cancel as fall_cancel

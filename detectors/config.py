@@ -1,6 +1,7 @@
 """One frozen settings object holding every detector threshold.
 
-Every field has a default taken from ``DESIGN.md`` (Alerts table) or the literature and
+Every field has a default taken from the alert table of ``docs/architecture.md`` or the
+literature and
 its source is cited in the docstring of :class:`DetectorConfig`. Helpers that add
 fields (rules, falls) keep the same convention: default + cited source.
 """
@@ -20,14 +21,15 @@ class DetectorConfig:
     -----------------
     window_s : int, default 60
         Window length in seconds, aligned to whole minutes of reading time
-        (DESIGN.md, "What is stored"). Short-term HRV in 1-5 min segments follows the
+        (``docs/architecture.md``, "What is stored"). Short-term HRV in 1-5 min segments follows the
         Task Force of the ESC/NASPE (1996), Circulation 93:1043-1065.
     min_beats_hrv : int, default 30
-        Minimum NN intervals for HRV to be reported (issue 4; 30 beats ~ the minimum
+        Minimum NN intervals for HRV to be reported (30 beats ~ the minimum
         for stable RMSSD, Munoz et al. 2015, PLoS One 10:e0138921 "ultra-short" HRV).
     rr_min_ms, rr_max_ms : float, default 250, 2500
         Physiologically possible RR range (240-24 bpm); outside is an artefact
-        (DESIGN.md contracts; cf. Kubios HRV user guide, artefact correction).
+        (the payload contract, ``docs/architecture.md``; cf. Kubios HRV user guide, artefact
+        correction).
     ectopic_rel_threshold : float, default 0.20
         An interval deviating more than 20 % from the local median of its neighbours is
         ectopic/artefact (Kamath & Fallen 1995, "Correction of the heart rate variability
@@ -60,7 +62,8 @@ class DetectorConfig:
         spot-check pulse count; ANSI/AAMI EC13 asks HR meters to average over several
         beats); fewer -> the mean of ``hr_bpm`` samples is used instead.
     hr_plausible_min_bpm, hr_plausible_max_bpm : float, default 20, 250
-        Plausible HR samples (DESIGN.md contracts: HR outside 20-250 is impossible).
+        Plausible HR samples (payload contract, ``docs/architecture.md``: HR outside 20-250 is
+        impossible).
     lf_band_hz, hf_band_hz : tuple[float, float], default (0.04, 0.15), (0.15, 0.40)
         LF/HF bands (Task Force 1996).
     min_duration_lf_s : float, default 50.0
@@ -136,7 +139,7 @@ class DetectorConfig:
     -------------------------------------------------------
     high_hr_bpm : float, default 120.0
         ``high_heart_rate`` opens when heart rate stays above this while at rest
-        (DESIGN.md Alerts table). Tachycardia is HR > 100 bpm (2015 ACC/AHA/HRS SVT
+        (``docs/architecture.md``, "Alerts"). Tachycardia is HR > 100 bpm (2015 ACC/AHA/HRS SVT
         guideline, Page et al. 2016, Circulation 133:e506-e574); consumer wearables notify
         at a default of 120 bpm sustained for 10 min of inactivity (Apple Watch "High
         Heart Rate" notification, selectable 100-150 bpm; Apple Support HT208931).
@@ -153,8 +156,8 @@ class DetectorConfig:
         Below this the alert is ``critical`` (severe bradycardia; Kusumoto et al. 2019
         treat < 30 bpm awake or pauses > 3 s as potentially high-grade conduction disease).
     hr_sustain_s : float, default 600.0
-        Duration the HR condition must hold in consecutive windows (10 min; DESIGN.md,
-        Apple high/low HR notifications use 10 min).
+        Duration the HR condition must hold in consecutive windows (10 min;
+        ``docs/architecture.md``; Apple high/low HR notifications use 10 min).
     require_rest_for_tachycardia : bool, default True
         ``high_heart_rate`` only counts windows with ``at_rest is True``; ``None``
         (unknown activity) counts as *not* at rest (exercise must not alert; Apple's
@@ -172,19 +175,20 @@ class DetectorConfig:
         but at most 9 of them may interleave (Apple likewise only counts classifiable
         tachograms, within a bounded 48 h period).
     arrhythmia_severity : str, default "high"
-        DESIGN.md Alerts table.
+        The alert table of ``docs/architecture.md`` (AF is not an emergency by itself: it
+        texts contacts but escalates at the normal pace).
 
     Stress alert
     ------------
     stress_alert_level : int, default 8
         ``high_stress`` opens when the stress level (1-10, vs the user's own baseline)
-        stays >= 8 (DESIGN.md Alerts table; level 8 ~ z >= 3.5 of the baseline with the
+        stays >= 8 (``docs/architecture.md``, "Alerts"; level 8 ~ z >= 3.5 of the baseline with the
         default mapping of :mod:`detectors.stress`).
     stress_alert_medium_level : int, default 10
-        At or above this the stress alert is ``medium``, otherwise ``low`` (DESIGN.md:
-        low/medium, in-app only).
+        At or above this the stress alert is ``medium``, otherwise ``low``
+        (``docs/architecture.md``, "Alerts": low/medium, in-app only).
     stress_sustain_s : float, default 600.0
-        Sustain duration of the stress condition (10 min; DESIGN.md).
+        Sustain duration of the stress condition (10 min; ``docs/architecture.md``).
 
     Alert lifecycle
     ---------------
@@ -269,7 +273,8 @@ class DetectorConfig:
         Accelerometer chunks further apart than this are a gap: an in-progress candidate
         (free fall / impact / post-impact) is dropped, as its evidence is incomplete.
     fall_min_fs_hz, fall_max_fs_hz : float, default 25.0, 200.0
-        Accepted accelerometer sampling rates (DESIGN.md / issue 4: 25-200 Hz).
+        Accepted accelerometer sampling rates (25-200 Hz; payload contract,
+        ``docs/architecture.md``).
 
     """
 

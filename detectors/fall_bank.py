@@ -7,7 +7,8 @@ order: the same :class:`~detectors.falls.FallState` of every user to the bit (fl
 compared with ``==``, the gravity estimate included) and the same actions.
 
 Nearly every chunk of nearly every user is *quiet*: the detector is idle with no open
-low-g run and no pending fall, and no sample is below the free-fall threshold. For such a
+low-g run and no pending fall, and no sample is below the dip gate of the user's placement
+(``fall_freefall_g`` at the trunk, ``fall_rule_dip_g`` elsewhere). For such a
 chunk ``fall_step`` only moves the gravity low-pass and the expected time of the next
 sample. Here the users whose chunks of the batch are all quiet, contiguous and at one rate
 are done with whole-batch array operations:
@@ -31,7 +32,8 @@ are done with whole-batch array operations:
 Every other user of the batch (a dip, a pending fall, a candidate in progress, a gap or
 overlap inside the batch, a rate change inside the batch) is stepped by the exact scalar
 code: its ``FallState`` is materialised, folded with :func:`~detectors.falls.fall_step_chunks`
-(itself equal to ``fall_step`` per chunk) and written back.
+(itself equal to ``fall_step`` per chunk) and written back. (A chunk whose dips all
+expire inside it, which ``fall_step`` also fast-forwards, takes this exact path here.)
 
 State layout (struct of arrays, indexed by slot): ``next_ms`` (NaN for none), the
 gravity vector, a "simple" flag (idle, no open low run, no pending fall: a quiet chunk
@@ -43,6 +45,9 @@ The engine's other calls on a user's fall state map to: ``fall_tick`` ->
 :meth:`FallBank.tick` (vectorised filter, scalar ``fall_tick`` only where a pending fall
 is due), ``fall_cancel`` -> :meth:`FallBank.cancel`, a placement change ->
 :meth:`FallBank.set_placement`, checkpoints -> :meth:`FallBank.get` / :meth:`FallBank.set`.
+A cancel or a placement change between a user's chunks splits the batch: step the chunks
+that arrived before it, apply it, then step the rest (as the engine folds a user's run
+before ``fall_cancel``). An invalid batch raises before any state changes.
 
 Examples
 --------
@@ -137,6 +142,7 @@ class FallBank:
         self._simple = np.zeros(capacity, dtype=bool)
         self._low_g = np.zeros(capacity)
         self._due_ms = np.full(capacity, _NO_DUE, dtype=np.int64)
+        self._scratch = np.zeros(capacity, dtype=np.intp)
         self._states: list[FallState] = []
 
     def __len__(self) -> int:
@@ -207,6 +213,12 @@ class FallBank:
             actions.extend((k, action) for action in new)
         return actions
 
+    def _one_chunk_each(self, slots: NDArray[np.intp]) -> bool:
+        """True when no slot appears twice (O(m), no array of the bank's size)."""
+        where = np.arange(slots.size, dtype=np.intp)
+        self._scratch[slots] = where  # a repeated slot keeps one of its positions
+        return bool((self._scratch[slots] == where).all())
+
     def _grow(self, capacity: int) -> None:
         n = self._size
         self._next_ms = np.concatenate([self._next_ms[:n], np.full(capacity - n, np.nan)])
@@ -216,6 +228,7 @@ class FallBank:
         self._due_ms = np.concatenate(
             [self._due_ms[:n], np.full(capacity - n, _NO_DUE, dtype=np.int64)]
         )
+        self._scratch = np.zeros(capacity, dtype=np.intp)
 
     def _check(self, slot: int) -> None:
         if not 0 <= slot < self._size:
@@ -283,7 +296,7 @@ def fall_step_bank(  # noqa: PLR0917 - the columns of a batch
         _raise_non_finite(batch)
     low_g = bank._low_g[slots]
     quiet = np.minimum.reduceat(sumsq, batch.first_row) >= low_g * low_g * (1.0 + QUIET_MARGIN)
-    if bank._simple[slots].all() and np.bincount(slots).max() == 1:
+    if bank._one_chunk_each(slots):
         return _step_one_per_slot(bank, batch, quiet)
     return _step_grouped(bank, batch, quiet)
 
@@ -312,14 +325,14 @@ class _Batch(NamedTuple):
 def _step_one_per_slot(
     bank: FallBank, batch: _Batch, quiet: NDArray[np.bool_]
 ) -> list[tuple[int, AlertAction]]:
-    """The common batch: one chunk per slot, every slot simple."""
+    """The common batch: one chunk per slot."""
     first_ms, dt_ms, next_ms = batch.times()
     expected = bank._next_ms[batch.slots]
     known = ~np.isnan(expected)
     with np.errstate(invalid="ignore"):
         overlap = known & (first_ms < expected - dt_ms / 2.0)
         restart = ~known | (first_ms - expected > bank.config.fall_max_gap_s * 1000.0)
-    exact = ~quiet | overlap
+    exact = ~quiet | overlap | ~bank._simple[batch.slots]
     picked = np.flatnonzero(~exact)
     if picked.size:
         targets = batch.slots[picked]

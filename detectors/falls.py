@@ -49,7 +49,7 @@ Examples
 >>> state.pending_onset_ms, actions
 (3000, [])
 >>> state, actions = fall_tick(state, now_ms=40_000)
->>> [(a.action, a.alert_type, a.severity, a.at_ms) for a in actions]
+>>> [(a.action, str(a.alert_type), str(a.severity), a.at_ms) for a in actions]
 [('open', 'fall_detected', 'critical', 37300)]
 """
 
@@ -72,6 +72,7 @@ except ImportError:  # pragma: no cover
 from detectors.config import DEFAULT, DetectorConfig
 from detectors.errors import InvalidAccelChunk
 from detectors.rules import AlertAction
+from vocabulary import AlertKind, Severity
 
 __all__ = [
     "FALL_FEATURES",
@@ -417,8 +418,8 @@ def fall_tick(
     peak = state.pending_peak_g
     action = AlertAction(
         action="open",
-        alert_type="fall_detected",
-        severity="critical",
+        alert_type=AlertKind.FALL_DETECTED,
+        severity=Severity.CRITICAL,
         onset_ms=onset,
         at_ms=due,
         heart_rate_bpm=None,

@@ -53,7 +53,7 @@ Examples
 ...     v = WindowVerdict(end_ms=60_000 * (i + 1), heart_rate_bpm=134.0,
 ...                       stress_level=None, irregular=False, at_rest=True)
 ...     state, actions = rules_step(state, v)
->>> [(a.action, a.alert_type, a.severity) for a in actions]
+>>> [(a.action, str(a.alert_type), str(a.severity)) for a in actions]
 [('open', 'high_heart_rate', 'high')]
 >>> actions[0].message
 'Heart rate 134 bpm at rest for 10 min'
@@ -68,6 +68,7 @@ from typing import Literal
 
 from detectors.config import DEFAULT, DetectorConfig
 from detectors.errors import InvalidVerdict
+from vocabulary import SEVERITY_RANK, AlertKind, Severity
 
 __all__ = [
     "AlertAction",
@@ -79,7 +80,6 @@ __all__ = [
 ]
 
 ActionKind = Literal["open", "update", "clear"]
-SEVERITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 @dataclass(frozen=True)
@@ -226,8 +226,8 @@ def sos_action(
     hr_text = f", heart rate {heart_rate_bpm} bpm" if heart_rate_bpm is not None else ""
     return AlertAction(
         action="open",
-        alert_type="sos",
-        severity="critical",
+        alert_type=AlertKind.SOS,
+        severity=Severity.CRITICAL,
         onset_ms=int(at_ms),
         at_ms=int(at_ms),
         heart_rate_bpm=heart_rate_bpm,
@@ -297,28 +297,28 @@ def rules_step(
         return new
 
     high = run(
-        "high_heart_rate",
+        AlertKind.HIGH_HEART_RATE,
         state.high_heart_rate,
         _high_hr_evidence(hr, verdict.at_rest, config),
         hr_sustain_ms,
         lambda kind, minutes: _hr_message(kind, hr, minutes, " at rest"),
     )
     low = run(
-        "low_heart_rate",
+        AlertKind.LOW_HEART_RATE,
         state.low_heart_rate,
         _low_hr_evidence(hr, config),
         hr_sustain_ms,
         lambda kind, minutes: _hr_message(kind, hr, minutes, ""),
     )
     arr = run(
-        "arrhythmia",
+        AlertKind.ARRHYTHMIA,
         state.arrhythmia,
         arrhythmia,
         0.0,
         lambda kind, minutes: _rhythm_message(kind, rhythm_irr, minutes),
     )
     stress = run(
-        "high_stress",
+        AlertKind.HIGH_STRESS,
         state.high_stress,
         _stress_evidence(stress_level, config),
         config.stress_sustain_s * 1000.0,
@@ -349,8 +349,8 @@ def _checked_hr(verdict: WindowVerdict) -> float | None:
 
 def _high_hr_evidence(hr: float | None, at_rest: bool | None, config: DetectorConfig) -> _Evidence:
     if hr is None:
-        return _Evidence(None, "high")
-    severity = "critical" if hr > config.high_hr_critical_bpm else "high"
+        return _Evidence(None, Severity.HIGH)
+    severity = Severity.CRITICAL if hr > config.high_hr_critical_bpm else Severity.HIGH
     if hr <= config.high_hr_bpm:
         return _Evidence(False, severity)
     if config.require_rest_for_tachycardia and at_rest is not True:
@@ -360,15 +360,15 @@ def _high_hr_evidence(hr: float | None, at_rest: bool | None, config: DetectorCo
 
 def _low_hr_evidence(hr: float | None, config: DetectorConfig) -> _Evidence:
     if hr is None:
-        return _Evidence(None, "high")
-    severity = "critical" if hr < config.low_hr_critical_bpm else "high"
+        return _Evidence(None, Severity.HIGH)
+    severity = Severity.CRITICAL if hr < config.low_hr_critical_bpm else Severity.HIGH
     return _Evidence(hr < config.low_hr_bpm, severity)
 
 
 def _stress_evidence(level: int | None, config: DetectorConfig) -> _Evidence:
     if level is None:
-        return _Evidence(None, "low")
-    severity = "medium" if level >= config.stress_alert_medium_level else "low"
+        return _Evidence(None, Severity.LOW)
+    severity = Severity.MEDIUM if level >= config.stress_alert_medium_level else Severity.LOW
     return _Evidence(level >= config.stress_alert_level, severity)
 
 

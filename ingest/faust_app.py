@@ -41,7 +41,6 @@ from typing import Any, cast
 import faust
 import orjson
 from faust.types import TP, EventT, StreamT
-from sqlalchemy import select
 
 from ingest.bridge import (
     DEAD_LETTER_TOPIC,
@@ -53,8 +52,12 @@ from ingest.bridge import (
 )
 from ingest.processor import BatchProcessor, BatchResult, Inbound
 from ingest.userstate import UserState
-from storage.models import DetectorState
-from storage.repositories.ingest import DeadLetterRow, insert_dead_letters, load_checkpoints
+from storage.repositories.ingest import (
+    DeadLetterRow,
+    checkpointed_users,
+    insert_dead_letters,
+    load_checkpoints,
+)
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +166,7 @@ class PartitionRuntime:
         if not partitions:
             return []
         with self.processor.sessions() as session:
-            users = session.scalars(select(DetectorState.userId)).all()
+            users = checkpointed_users(session)
         count = self.options.partitions
         return [user for user in users if partition_for(user, count) in partitions]
 

@@ -1,13 +1,16 @@
-"""Notifier: SMS text rendering, recipients, Twilio sender, retries, escalation, ACK and
-status webhooks.
+"""Notifier: SMS text rendering, recipients, Twilio sender, retries, escalation, ACK replies
+and status callbacks (their HTTP router is in the composition root).
 
 Composition (at the entry point)::
 
-    sender = sender_from_settings(settings)
-    service = NotificationService(sessions, sender, policy_from_settings(settings))
+    sender = TwilioSender(...) or OutboxSender(path)      # vitals.wiring.sender_from_settings
+    service = NotificationService(sessions, sender, NotificationPolicy(...))
+    # vitals.wiring.policy_from_settings builds the policy from the typed settings
     service.run_forever(stop, wake=wake)          # or service.process_due(now) in replays
 
-The FastAPI router of the webhooks is in :mod:`notifier.webhooks` (imports fastapi).
+The notifier never reads settings: the composition root (:mod:`vitals.wiring`) builds the
+policy and the sender from them. The webhooks' FastAPI router is
+:mod:`vitals.api.webhooks`; it calls :mod:`notifier.inbound`.
 """
 
 from notifier.errors import (
@@ -18,14 +21,13 @@ from notifier.errors import (
     TransientSendError,
 )
 from notifier.message import AlertFacts, render_alert_text
-from notifier.policy import NotificationPolicy, policy_from_settings, status_callback_url
+from notifier.policy import NotificationPolicy, status_callback_url
 from notifier.senders import (
     OutboxSender,
     SendResult,
     SentMessageLookup,
     SmsSender,
     TwilioSender,
-    sender_from_settings,
 )
 from notifier.service import NotificationService, ProcessReport
 
@@ -44,8 +46,6 @@ __all__ = [
     "SmsSender",
     "TransientSendError",
     "TwilioSender",
-    "policy_from_settings",
     "render_alert_text",
-    "sender_from_settings",
     "status_callback_url",
 ]

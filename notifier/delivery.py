@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-RETRYING = "retrying"
-UNCONFIRMED = "unconfirmed"
-FAILED = "failed"
-UNKNOWN = "unknown"
+from vocabulary import OutboxStatus
+
+RETRYING = OutboxStatus.RETRYING
+UNCONFIRMED = OutboxStatus.UNCONFIRMED
+FAILED = OutboxStatus.FAILED
+UNKNOWN = OutboxStatus.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Message:
 
     attempts: int
     claimed_at: datetime
-    status: str = "sending"
+    status: str = OutboxStatus.CLAIMED
 
 
 # -- events -------------------------------------------------------------------------------

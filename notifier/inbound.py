@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.gsm7 import SEGMENT_CHARS, to_gsm7
-from notifier.machine import NOT_REACHED, STATUS_RANK, status_advances
+from notifier.machine import NOT_REACHED, STATUS_RANK, Channel, status_advances
 from notifier.message import MAX_NAME_CHARS, help_text
 from notifier.service import escalate_now
 from storage.errors import InvalidPhoneNumber
@@ -36,6 +36,7 @@ from storage.models import EmergencyContact, HealthAlert, User
 from storage.repositories import notifications as repo
 from storage.repositories.alerts import acknowledge_alert, record_event
 from storage.repositories.people import mask_phone, normalize_e164
+from vocabulary import ProviderStatus
 
 log = logging.getLogger(__name__)
 
@@ -227,12 +228,12 @@ def handle_status_callback(
             return False  # a replay, or older news arriving late
         row.status, row.updatedAt = status, now
         who = f"contact {row.contactId}" if row.contactId is not None else row.recipient
-        if status == "delivered":
+        if status == ProviderStatus.DELIVERED:
             row.deliveredAt = now
             record_event(
                 session, row.alertId, "delivered", PROVIDER, now, detail=f"{who} {message_sid}"
             )
-        elif status == "in-progress" and row.channel == "call":
+        elif status == ProviderStatus.IN_PROGRESS and row.channel == Channel.CALL:
             row.deliveredAt = now
             record_event(
                 session, row.alertId, "call_answered", PROVIDER, now, detail=f"{who} {message_sid}"

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from vocabulary import AlertKind, Severity
+from vocabulary import ProviderStatus as TwilioStatus
+
 ONCALL = "oncall"
 CLINICIANS = "clinicians"
-SOS = "sos"
-FALL = "fall_detected"
-CRITICAL = "critical"
 #: Sliding window of the per-user text budget.
 RATE_WINDOW = timedelta(hours=1)
 
@@ -227,26 +227,34 @@ Effect = SendSms | PlaceCall | RecordEvent | Schedule
 
 # -- Twilio's status ranking ----------------------------------------------------------------
 #: Message and call statuses in lifecycle order; terminal statuses share the top rank.
-STATUS_RANK = {
-    "accepted": 1,
-    "scheduled": 1,
-    "queued": 2,
-    "initiated": 2,
-    "sending": 3,
-    "ringing": 3,
-    "sent": 4,
-    "in-progress": 4,
-    "delivered": 5,
-    "undelivered": 5,
-    "failed": 5,
-    "canceled": 5,
-    "completed": 5,
-    "busy": 5,
-    "no-answer": 5,
-    "read": 6,
+STATUS_RANK: dict[str, int] = {
+    TwilioStatus.ACCEPTED: 1,
+    TwilioStatus.SCHEDULED: 1,
+    TwilioStatus.QUEUED: 2,
+    TwilioStatus.INITIATED: 2,
+    TwilioStatus.SENDING: 3,
+    TwilioStatus.RINGING: 3,
+    TwilioStatus.SENT: 4,
+    TwilioStatus.IN_PROGRESS: 4,
+    TwilioStatus.DELIVERED: 5,
+    TwilioStatus.UNDELIVERED: 5,
+    TwilioStatus.FAILED: 5,
+    TwilioStatus.CANCELED: 5,
+    TwilioStatus.COMPLETED: 5,
+    TwilioStatus.BUSY: 5,
+    TwilioStatus.NO_ANSWER: 5,
+    TwilioStatus.READ: 6,
 }
 #: Statuses saying the recipient was not reached (texts and calls).
-NOT_REACHED = frozenset({"undelivered", "failed", "canceled", "busy", "no-answer"})
+NOT_REACHED: frozenset[str] = frozenset(
+    {
+        TwilioStatus.UNDELIVERED,
+        TwilioStatus.FAILED,
+        TwilioStatus.CANCELED,
+        TwilioStatus.BUSY,
+        TwilioStatus.NO_ANSWER,
+    }
+)
 
 
 def status_advances(old: str, new: str) -> bool:
@@ -262,9 +270,9 @@ def rate_limited_until(
     """When a text held back by the hourly budget may go (None: it may go now). Exempt:
     SOS (a person asking for help, not a detector that can flap), the first text of a
     critical alert, and calls (they come after every text round, rarely)."""
-    if step.channel is not Channel.SMS or state.kind == SOS:
+    if step.channel is not Channel.SMS or state.kind == AlertKind.SOS:
         return None
-    if state.next_index == 0 and state.severity == CRITICAL:
+    if state.next_index == 0 and state.severity == Severity.CRITICAL:
         return None
     if budget.texts_last_hour < budget.limit:
         return None

@@ -8,30 +8,30 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.gsm7 import SEGMENT_CHARS, is_gsm7_basic, to_gsm7
-from notifier.policy import HIGH_STRESS, SOS
+from vocabulary import AlertKind, Severity
 
 REPLY_HINT = "Reply ACK if you are on it"
 #: A text may take two concatenated GSM-7 segments at most (153 characters each, the rest
 #: of the 160 holds the concatenation header: 3GPP TS 23.040 section 9.2.3.24.1).
 MAX_CHARS = 2 * 153
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_WHAT = {
-    "fall_detected": "possible fall",
-    "arrhythmia": "irregular heart rhythm",
-    "high_heart_rate": "high heart rate",
-    "low_heart_rate": "low heart rate",
-    HIGH_STRESS: "high stress",
-    SOS: "SOS pressed",
+_WHAT: dict[str, str] = {
+    AlertKind.FALL_DETECTED: "possible fall",
+    AlertKind.ARRHYTHMIA: "irregular heart rhythm",
+    AlertKind.HIGH_HEART_RATE: "high heart rate",
+    AlertKind.LOW_HEART_RATE: "low heart rate",
+    AlertKind.HIGH_STRESS: "high stress",
+    AlertKind.SOS: "SOS pressed",
 }
 _CALL_FIRST = "Call them; if no answer, call emergency services."
 #: What a caregiver should do, per alert type.
-ADVICE = {
-    "fall_detected": _CALL_FIRST,
-    SOS: _CALL_FIRST,
-    "arrhythmia": "Call to check on them.",
-    "high_heart_rate": "Call to check on them.",
-    "low_heart_rate": "Call to check on them.",
-    HIGH_STRESS: "Check in with them.",
+ADVICE: dict[str, str] = {
+    AlertKind.FALL_DETECTED: _CALL_FIRST,
+    AlertKind.SOS: _CALL_FIRST,
+    AlertKind.ARRHYTHMIA: "Call to check on them.",
+    AlertKind.HIGH_HEART_RATE: "Call to check on them.",
+    AlertKind.LOW_HEART_RATE: "Call to check on them.",
+    AlertKind.HIGH_STRESS: "Check in with them.",
 }
 #: Longest user name shown before the text is shortened to fit (characters).
 MAX_NAME_CHARS = 40
@@ -83,7 +83,7 @@ def local_time_label(at: datetime, time_zone: str | None) -> str:
 
 
 def _key_value(facts: AlertFacts) -> str:
-    if facts.kind == HIGH_STRESS and facts.stress_level is not None:
+    if facts.kind == AlertKind.HIGH_STRESS and facts.stress_level is not None:
         return f"stress {facts.stress_level}/10"
     if facts.heart_rate_bpm is not None:
         return f"HR {facts.heart_rate_bpm} bpm"
@@ -126,7 +126,9 @@ def render_alert_text(facts: AlertFacts) -> str:
     >>> text[61:]
     '14 CET 24 Nov. Call to check on them. Reply ACK if you are on it'
     """
-    level = "URGENT" if facts.severity == "critical" or facts.kind == SOS else "ALERT"
+    level = (
+        "URGENT" if facts.severity == Severity.CRITICAL or facts.kind == AlertKind.SOS else "ALERT"
+    )
     what = _WHAT.get(facts.kind, to_gsm7(facts.kind.replace("_", " ")))
     value = _key_value(facts)
     detail = f"{what}, {value}" if value else what

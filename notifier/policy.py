@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from notifier.delivery import RetryBounds
-from notifier.machine import FALL, EscalationPolicy
-
-if TYPE_CHECKING:
-    from vitals.settings import Settings
-
-SOS = "sos"
-HIGH_STRESS = "high_stress"
+from notifier.machine import EscalationPolicy
+from vocabulary import AlertKind, Severity
 
 
 @dataclass(frozen=True)
@@ -24,14 +18,14 @@ class NotificationPolicy:
     ----------
     text_severities : frozenset[str]
         Severities that text contacts. Default high and critical: the alert table of
-        ``DESIGN.md`` (low/medium stress alerts stay in-app).
+        ``docs/architecture.md`` (low/medium stress alerts stay in-app).
     text_high_stress : bool
         Text ``high_stress`` alerts too, whatever their severity (default False: in-app
-        only, as DESIGN.md says).
+        only, as the alert table of ``docs/architecture.md`` says).
     escalation_delay_s : float
         Unacknowledged for this long after a text, the next contact is texted. Default
-        300 s (issue 6; DESIGN.md "escalation delay"): long enough to read and answer a
-        text, short enough for a fall or SOS, where minutes matter.
+        300 s (``docs/readme/notifier.md``, "The escalation timeline"): long enough to
+        read and answer a text, short enough for a fall or SOS, where minutes matter.
     max_texts_per_user_per_hour : int
         Rate limit per user over a sliding hour, so a flapping detector cannot flood a
         family's phones (default 10, ``settings.sms_per_user_per_hour``). Texts over it
@@ -79,11 +73,13 @@ class NotificationPolicy:
         The API's public URL: voice webhooks (status, keypress) and the alert link in texts.
     """
 
-    text_severities: frozenset[str] = frozenset({"high", "critical"})
+    text_severities: frozenset[str] = frozenset({Severity.HIGH, Severity.CRITICAL})
     text_high_stress: bool = False
     escalation_delay_s: float = 300.0
     max_texts_per_user_per_hour: int = 10
-    rate_limit_exempt_kinds: frozenset[str] = field(default_factory=lambda: frozenset({SOS}))
+    rate_limit_exempt_kinds: frozenset[str] = field(
+        default_factory=lambda: frozenset({AlertKind.SOS})
+    )
     max_attempts: int = 5
     retry_for_s: float = 900.0
     backoff_base_s: float = 2.0
@@ -92,7 +88,7 @@ class NotificationPolicy:
     status_callback_url: str | None = None
     critical_escalation_delay_s: float = 180.0
     fast_escalation_delay_s: float = 120.0
-    fast_kinds: frozenset[str] = frozenset({SOS, FALL})
+    fast_kinds: frozenset[str] = frozenset({AlertKind.SOS, AlertKind.FALL_DETECTED})
     text_rounds: int = 2
     call_contacts: bool = True
     oncall_phone: str | None = None
@@ -119,9 +115,9 @@ class NotificationPolicy:
 
     def texts(self, kind: str, severity: str | None) -> bool:
         """Does an alert of this kind and severity text the contacts?"""
-        if kind == SOS:
+        if kind == AlertKind.SOS:
             return True
-        if kind == HIGH_STRESS:
+        if kind == AlertKind.HIGH_STRESS:
             return self.text_high_stress  # low/medium by design: severity does not decide
         return severity in self.text_severities
 
@@ -129,7 +125,7 @@ class NotificationPolicy:
         """How an alert of this kind and severity escalates (falls and SOS fastest)."""
         if kind in self.fast_kinds:
             delay_s = self.fast_escalation_delay_s
-        elif severity == "critical":
+        elif severity == Severity.CRITICAL:
             delay_s = self.critical_escalation_delay_s
         else:
             delay_s = self.escalation_delay_s
@@ -172,19 +168,3 @@ def webhook_url(public_base_url: str | None, path: str, prefix: str = WEBHOOK_PR
     if not public_base_url:
         return None
     return public_base_url.rstrip("/") + prefix + path
-
-
-def policy_from_settings(settings: Settings) -> NotificationPolicy:
-    """The policy the settings describe (escalation, rate limit, high_stress, on-call)."""
-    return NotificationPolicy(
-        text_high_stress=settings.text_high_stress,
-        escalation_delay_s=float(settings.escalation_delay_seconds),
-        critical_escalation_delay_s=float(settings.escalation_critical_delay_seconds),
-        fast_escalation_delay_s=float(settings.escalation_fast_delay_seconds),
-        text_rounds=settings.escalation_text_rounds,
-        call_contacts=settings.escalation_call_contacts,
-        oncall_phone=settings.oncall_phone,
-        max_texts_per_user_per_hour=settings.sms_per_user_per_hour,
-        status_callback_url=status_callback_url(settings.public_base_url),
-        public_base_url=settings.public_base_url,
-    )

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 import requests
 from twilio.base import values
@@ -23,9 +23,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from notifier.errors import NotifierConfigError, PermanentSendError, TransientSendError
 from storage.private_files import open_private_append
 from storage.repositories.people import mask_phone
-
-if TYPE_CHECKING:
-    from vitals.settings import Settings
+from vocabulary import ProviderStatus
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +145,7 @@ class TwilioSender:
             )
         except Exception as error:
             raise _classify(error, to) from None
-        return SendResult(sid=str(message.sid), status=str(message.status or "queued"))
+        return SendResult(sid=str(message.sid), status=str(message.status or ProviderStatus.QUEUED))
 
     def call(self, to: str, twiml: str, status_callback: str | None) -> SendResult:
         """Place a voice call (Calls API) that plays ``twiml``; needs a from number (a
@@ -167,7 +165,7 @@ class TwilioSender:
             )
         except Exception as error:
             raise _classify(error, to) from None
-        return SendResult(sid=str(call.sid), status=str(call.status or "queued"))
+        return SendResult(sid=str(call.sid), status=str(call.status or ProviderStatus.QUEUED))
 
     def find_sent(self, to: str, body: str) -> SendResult | None:
         """The newest of the account's last messages that went to ``to`` with exactly
@@ -236,7 +234,7 @@ class OutboxSender:
             raise TransientSendError(f"cannot write outbox {self.path}: {error}") from error
         if self._console is not None:
             print(f"[SMS to {mask_phone(to)}] {body}", file=self._console, flush=True)
-        return SendResult(sid=sid, status="sent")
+        return SendResult(sid=sid, status=ProviderStatus.SENT)
 
     def call(self, to: str, twiml: str, status_callback: str | None) -> SendResult:
         """Write the call (its TwiML) as an outbox line; the console shows what it says."""
@@ -255,7 +253,7 @@ class OutboxSender:
             said = re.search(r"<Say>(.*?)</Say>", twiml)
             spoken = html.unescape(said.group(1)) if said else twiml
             print(f"[CALL to {mask_phone(to)}] says: {spoken}", file=self._console, flush=True)
-        return SendResult(sid=sid, status="queued")
+        return SendResult(sid=sid, status=ProviderStatus.QUEUED)
 
     def _append(self, record: dict[str, Any]) -> None:
         try:
@@ -285,18 +283,3 @@ def _outbox_sid(prefix: str, to: str, content: str) -> str:
     """A SID derived from the message (the same text to the same number, the same SID):
     replaying a trace twice writes byte-identical ``alertEvents``."""
     return prefix + hashlib.sha256(f"{to}\n{content}".encode()).hexdigest()[:32]
-
-
-def sender_from_settings(settings: Settings, console: TextIO | None = None) -> SmsSender:
-    """TwilioSender when credentials are set, else an OutboxSender on settings' path."""
-    if settings.twilio_enabled:
-        assert settings.twilio_account_sid is not None
-        assert settings.twilio_auth_token is not None
-        return TwilioSender(
-            settings.twilio_account_sid,
-            settings.twilio_auth_token.get_secret_value(),
-            from_number=settings.twilio_from_number,
-            messaging_service_sid=settings.twilio_messaging_service_sid,
-            api_base_url=settings.twilio_api_base_url,
-        )
-    return OutboxSender(settings.sms_outbox_path, console=console)

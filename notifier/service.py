@@ -67,8 +67,6 @@ from notifier.message import (
     voice_text,
 )
 from notifier.policy import (
-    HIGH_STRESS,
-    SOS,
     VOICE_GATHER_PATH,
     VOICE_STATUS_PATH,
     NotificationPolicy,
@@ -85,6 +83,7 @@ from storage.models import (
 from storage.repositories import notifications as repo
 from storage.repositories.alerts import record_event
 from storage.repositories.people import contacts_in_order
+from vocabulary import AlertKind, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +132,7 @@ class NotificationService:
     sessions : sessionmaker[Session]
         Session factory of the vitals database.
     sender : SmsSender
-        TwilioSender or OutboxSender (see :func:`notifier.sender_from_settings`).
+        TwilioSender or OutboxSender (see :func:`vitals.wiring.sender_from_settings`).
     policy : NotificationPolicy
         Eligibility, escalation delay, rate limit and retry bounds.
     rng : random.Random | None
@@ -244,8 +243,8 @@ class NotificationService:
     # -- first texts and escalation ----------------------------------------------------
     def _kinds(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(kinds that always text, kinds that never do)."""
-        stress = (HIGH_STRESS,)
-        return ((SOS, *stress), ()) if self.policy.text_high_stress else ((SOS,), stress)
+        sos, stress = (AlertKind.SOS,), (AlertKind.HIGH_STRESS,)
+        return ((*sos, *stress), ()) if self.policy.text_high_stress else (sos, stress)
 
     def _first_texts(self, now: datetime, report: ProcessReport) -> None:
         always, never = self._kinds()
@@ -623,7 +622,7 @@ class NotificationService:
         row: SmsNotification,
         error: SendError,
         now: datetime,
-        status: str = "failed",
+        status: str = OutboxStatus.FAILED,
     ) -> None:
         """Record the text as failed and make the next contact due at once."""
         row.status, row.lastError, row.updatedAt, row.nextAttemptAt = status, str(error), now, None
@@ -658,17 +657,21 @@ class NotificationService:
                 return
             closed = alert.acknowledged or state.clearedAt is not None
             if closed and row.purpose == Purpose.ALERT:
-                row.status, row.nextAttemptAt, row.updatedAt = "cancelled", None, now
+                row.status, row.nextAttemptAt, row.updatedAt = OutboxStatus.CANCELLED, None, now
                 report.cancelled += 1
                 return
             phone = (contact.phone if contact is not None else self.policy.oncall_phone) or ""
-            body, unconfirmed, channel = row.body or "", row.status == repo.UNCONFIRMED, row.channel
+            body, unconfirmed, channel = (
+                row.body or "",
+                row.status == OutboxStatus.UNCONFIRMED,
+                row.channel,
+            )
         if unconfirmed and not self._confirm(row_id, phone, body, now, report, channel=channel):
             return
         with self._sessions.begin() as session:
             row = session.get(SmsNotification, row_id)
             assert row is not None
-            row.status, row.attempts, row.updatedAt = repo.CLAIMED, row.attempts + 1, now
+            row.status, row.attempts, row.updatedAt = OutboxStatus.CLAIMED, row.attempts + 1, now
             row.nextAttemptAt = None
         report.retries += 1
         self._call(row_id, phone, body, now, report, channel=channel)

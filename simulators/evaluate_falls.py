@@ -70,9 +70,9 @@ def replay_fold(
     from ingest.engine import Engine, EngineConfig  # noqa: PLC0415 - the pipeline under test
     from ingest.processor import BatchProcessor  # noqa: PLC0415
     from ingest.replay import Replayer, read_trace  # noqa: PLC0415
-    from simulators.db_queries import alerts_from_db  # noqa: PLC0415
     from storage.engine import create_engine_from_url, session_factory  # noqa: PLC0415
     from storage.migrate import upgrade  # noqa: PLC0415
+    from storage.repositories.outcomes import alerts_from_db  # noqa: PLC0415
     from vitals.commands.register import register_manifest  # noqa: PLC0415
 
     trace = workdir / "trials.jsonl.gz"

@@ -15,7 +15,7 @@ import numpy as np
 from simulators.errors import SimulatorError
 from simulators.trace_io import make_payload
 
-#: Physiologically possible RR range of the contract (DESIGN.md, "Contracts").
+#: Physiologically possible RR range of the payload contract (docs/architecture.md).
 RR_MIN_MS = 250
 RR_MAX_MS = 2500
 

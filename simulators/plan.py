@@ -25,8 +25,8 @@ sos            sos              an SOS press
 ============== ================ ==========================================================
 
 Durations of ≥ 12 min for sustained conditions leave room for the 10 min sustain rules
-of DESIGN.md ("Alerts"). Thresholds: bradycardia < 40 bpm and tachycardia > 120 bpm at
-rest (DESIGN.md; cf. 2018 ACC/AHA/HRS bradycardia guideline, Kusumoto et al.,
+(``docs/architecture.md``, "Alerts"). Thresholds: bradycardia < 40 bpm and tachycardia
+> 120 bpm at rest (``DetectorConfig``; cf. 2018 ACC/AHA/HRS bradycardia guideline, Kusumoto et al.,
 Circulation 140:e382, and the resting tachycardia definition > 100 bpm, with margin).
 """
 
@@ -43,18 +43,20 @@ import orjson
 
 from simulators.errors import SimulatorError
 from simulators.rr_model import HeartProfile
+from vocabulary import AlertKind
 
-EVENT_LABEL = {
-    "af": "arrhythmia",
-    "brady": "low_heart_rate",
-    "tachy": "high_heart_rate",
-    "stress": "high_stress",
+#: Episode kind -> label type: an alert kind, or a confounder (``trace_io.CONFOUNDER_LABELS``).
+EVENT_LABEL: dict[str, str] = {
+    "af": AlertKind.ARRHYTHMIA.value,
+    "brady": AlertKind.LOW_HEART_RATE.value,
+    "tachy": AlertKind.HIGH_HEART_RATE.value,
+    "stress": AlertKind.HIGH_STRESS.value,
     "exercise": "exercise",
     "ectopy": "ectopy",
-    "fall": "fall_detected",
+    "fall": AlertKind.FALL_DETECTED.value,
     "cancelled_fall": "cancelled_fall",
     "fall_like": "fall_like",
-    "sos": "sos",
+    "sos": AlertKind.SOS.value,
 }
 EVENT_KEYS = tuple(EVENT_LABEL)
 DEFAULT_EVENTS = (

@@ -11,14 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from simulators.db_queries import Reading
-from simulators.scoring import RaisedAlert
+from simulators.scoring import AlertLike
 from simulators.trace_arrays import UserSignals
 from simulators.trace_io import Label
+
+
+class SummaryReading(Protocol):
+    """What a plot needs of one stored summary window (``healthReadings`` row)."""
+
+    @property
+    def end_ms(self) -> int: ...
+    @property
+    def heart_rate_bpm(self) -> float | None: ...
+    @property
+    def rmssd_ms(self) -> float | None: ...
+    @property
+    def stress_level(self) -> int | None: ...
+
 
 LABEL_COLOURS = {
     "arrhythmia": "tab:purple",
@@ -78,7 +91,7 @@ def _draw_beats(ax_hr: Any, ax_hrv: Any, signals: UserSignals) -> None:
     ax_hrv.plot(_dates(ends_ms), rmssd, "-", color="tab:green", lw=1.2, label="RMSSD from trace")
 
 
-def _draw_readings(ax_hr: Any, ax_hrv: Any, readings: Sequence[Reading]) -> None:
+def _draw_readings(ax_hr: Any, ax_hrv: Any, readings: Sequence[SummaryReading]) -> None:
     r_t = _dates(np.array([r.end_ms for r in readings]))
     hr = np.array([np.nan if r.heart_rate_bpm is None else r.heart_rate_bpm for r in readings])
     hrv = np.array([np.nan if r.rmssd_ms is None else r.rmssd_ms for r in readings])
@@ -119,8 +132,8 @@ def plot_user(
     *,
     user: int,
     labels: Sequence[Label] = (),
-    alerts: Sequence[RaisedAlert] = (),
-    readings: Sequence[Reading] = (),
+    alerts: Sequence[AlertLike] = (),
+    readings: Sequence[SummaryReading] = (),
 ) -> None:
     """Draw the panels into ``out`` (PNG, SVG or PDF by extension)."""
     import matplotlib  # noqa: PLC0415 (optional, heavy)

@@ -1,8 +1,9 @@
 """Scoring raised alerts against ground-truth labels.
 
-:func:`score_alerts` is pure (labels and alerts in, a report out); :func:`alerts_from_db`
-reads the alerts of a database (``healthAlerts`` joined with ``alertStates``: the type is
-``alertType``, or ``kind`` — ``sos`` — when ``alertType`` is NULL).
+:func:`score_alerts` is pure (labels and alerts in, a report out). The alerts of a
+database come from :func:`storage.repositories.outcomes.alerts_from_db` (``healthAlerts``
+joined with ``alertStates``: the type is ``alertType``, or ``kind`` — ``sos`` — when
+``alertType`` is NULL), which the composition root (``vitals score``) calls.
 
 A labelled event of type T is *detected* when an alert of type T for the same user is
 created within ``[start, end + tolerance]``; its *delay* is the first such alert's
@@ -18,7 +19,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,6 +28,17 @@ from simulators.trace_io import ALERT_LABELS, CONFOUNDER_LABELS, Label
 DEFAULT_TOLERANCE_MS = 5 * 60_000
 """Grace after a label's end in which an alert still counts as detecting it: one summary
 window plus the rule evaluation and the 30 s fall grace period fit well inside 5 min."""
+
+
+class AlertLike(Protocol):
+    """What scoring needs of a raised alert (a :class:`RaisedAlert` or a stored one)."""
+
+    @property
+    def user(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def created_ms(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,7 @@ def _inside(label: Label, at_ms: int, tolerance_ms: int) -> bool:
 
 def score_alerts(
     labels: Iterable[Label],
-    alerts: Iterable[RaisedAlert],
+    alerts: Iterable[AlertLike],
     *,
     user_hours: float = math.nan,
     tolerance_ms: int = DEFAULT_TOLERANCE_MS,
@@ -104,7 +116,7 @@ def score_alerts(
         by_type[(label.user, label.type)].append(label)
     alerts_list = sorted(alerts, key=lambda a: (a.created_ms, a.user, a.type))
     types = list(alert_types) + sorted({a.type for a in alerts_list} - set(alert_types))
-    false: list[RaisedAlert] = []
+    false: list[AlertLike] = []
     scores = []
     for alert_type in types:
         events = [lb for lb in all_labels if lb.type == alert_type]

@@ -1,5 +1,5 @@
 """A trace read back into arrays per user (for tests, plots and checks), and the payload
-contract check of ``DESIGN.md``."""
+contract check (``docs/architecture.md``, "Payload contract")."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ HR_MIN_BPM, HR_MAX_BPM = 20, 250
 
 
 def contract_problem(p: dict[str, Any]) -> str | None:
-    """Why ``p`` breaks the payload contract of DESIGN.md ("Contracts"), or None."""
+    """Why ``p`` breaks the payload contract (``docs/architecture.md``), or None."""
     for key, kind in (
         ("v", int),
         ("user", int),

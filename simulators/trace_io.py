@@ -1,6 +1,6 @@
 """Reading and writing traces, label files and user manifests.
 
-A *trace* is the MQTT payload contract of ``DESIGN.md`` written one JSON object per line
+A *trace* is the MQTT payload contract (``docs/architecture.md``) written one JSON object per line
 (JSONL), gzipped when the name ends in ``.gz``, sorted by ``ts`` (publish order). Two
 companion files sit next to it:
 
@@ -25,27 +25,38 @@ from typing import IO, Any, cast
 import orjson
 
 from simulators.errors import SimulatorError
+from vocabulary import AlertKind, PayloadKind
 
 #: Label types that are alert types (a detector should raise them) ...
-ALERT_LABELS = (
-    "arrhythmia",
-    "high_heart_rate",
-    "low_heart_rate",
-    "high_stress",
-    "fall_detected",
-    "sos",
+ALERT_LABELS: tuple[str, ...] = tuple(
+    kind.value
+    for kind in (
+        AlertKind.ARRHYTHMIA,
+        AlertKind.HIGH_HEART_RATE,
+        AlertKind.LOW_HEART_RATE,
+        AlertKind.HIGH_STRESS,
+        AlertKind.FALL_DETECTED,
+        AlertKind.SOS,
+    )
 )
 #: ... and confounders, during which the listed alert type must *not* be raised.
-CONFOUNDER_LABELS = {
-    "exercise": "high_heart_rate",
-    "ectopy": "arrhythmia",
-    "fall_like": "fall_detected",
-    "cancelled_fall": "fall_detected",
+CONFOUNDER_LABELS: dict[str, str] = {
+    "exercise": AlertKind.HIGH_HEART_RATE.value,
+    "ectopy": AlertKind.ARRHYTHMIA.value,
+    "fall_like": AlertKind.FALL_DETECTED.value,
+    "cancelled_fall": AlertKind.FALL_DETECTED.value,
 }
 LABEL_TYPES = ALERT_LABELS + tuple(CONFOUNDER_LABELS)
 
 #: Order of kinds that share a timestamp, so sorting is total and deterministic.
-KIND_ORDER = {"rr": 0, "hr": 1, "accel": 2, "ppg": 3, "ecg": 4, "event": 5}
+KIND_ORDER: dict[str, int] = {
+    PayloadKind.RR: 0,
+    PayloadKind.HR: 1,
+    PayloadKind.ACCEL: 2,
+    PayloadKind.PPG: 3,
+    PayloadKind.ECG: 4,
+    PayloadKind.EVENT: 5,
+}
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 

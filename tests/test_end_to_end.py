@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from simulators.db_queries import alerts_from_db
 from simulators.generate import Options, simulate
 from simulators.plan import scenario_plan
 from simulators.scoring import score_alerts
 from simulators.trace_io import read_labels, read_manifest
 from storage import create_engine_from_url
 from storage.models import AlertState, HealthAlert
+from storage.repositories.outcomes import alerts_from_db
 from vitals.cli import main
 
 SCENARIO = Path(__file__).with_name("scenarios") / "every_event.json"

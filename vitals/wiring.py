@@ -15,8 +15,8 @@ from ingest.deadletters import DeadLetterLimits
 from ingest.engine import Engine, EngineConfig
 from ingest.metrics import Metrics
 from ingest.processor import BatchProcessor, ReceiveWindow
-from notifier.policy import policy_from_settings
-from notifier.senders import sender_from_settings
+from notifier.policy import NotificationPolicy, status_callback_url
+from notifier.senders import OutboxSender, SmsSender, TwilioSender
 from notifier.service import NotificationService
 from vitals.settings import Settings
 
@@ -78,3 +78,34 @@ def build_pipeline(
         sessions, sender_from_settings(settings, console), policy_from_settings(settings)
     )
     return Pipeline(processor, notifier, metrics, wake, stop)
+
+
+def policy_from_settings(settings: Settings) -> NotificationPolicy:
+    """The policy the settings describe (escalation, rate limit, high_stress, on-call)."""
+    return NotificationPolicy(
+        text_high_stress=settings.text_high_stress,
+        escalation_delay_s=float(settings.escalation_delay_seconds),
+        critical_escalation_delay_s=float(settings.escalation_critical_delay_seconds),
+        fast_escalation_delay_s=float(settings.escalation_fast_delay_seconds),
+        text_rounds=settings.escalation_text_rounds,
+        call_contacts=settings.escalation_call_contacts,
+        oncall_phone=settings.oncall_phone,
+        max_texts_per_user_per_hour=settings.sms_per_user_per_hour,
+        status_callback_url=status_callback_url(settings.public_base_url),
+        public_base_url=settings.public_base_url,
+    )
+
+
+def sender_from_settings(settings: Settings, console: TextIO | None = None) -> SmsSender:
+    """TwilioSender when credentials are set, else an OutboxSender on settings' path."""
+    if settings.twilio_enabled:
+        assert settings.twilio_account_sid is not None
+        assert settings.twilio_auth_token is not None
+        return TwilioSender(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            from_number=settings.twilio_from_number,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            api_base_url=settings.twilio_api_base_url,
+        )
+    return OutboxSender(settings.sms_outbox_path, console=console)

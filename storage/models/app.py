@@ -1,5 +1,7 @@
-"""The wellness app's tables, mapped exactly as ``seeds/health-monitoring-schema.md`` gives
-them: same table names, same camelCase columns, same types and ENUM values.
+"""The wellness app's tables, mapped exactly as the wellness app's schema gives them: same
+table names, same camelCase columns, same types and ENUM values (created where missing by
+``storage/migrations/versions/0001_initial.py``; ``docs/architecture.md``, "What is
+stored").
 
 These are a contract with a running app. Attribute names equal column names on purpose,
 so that nothing stands between the contract and the code.
@@ -26,11 +28,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
 from storage.types import UtcTimestamp
+from vocabulary import APP_ALERT_KINDS, ReadingType, Severity
 
 USER_ROLES = ("user", "admin")
-READING_TYPES = ("manual", "automatic", "emergency")
-ALERT_TYPES = ("fall_detected", "arrhythmia", "high_stress", "low_heart_rate", "high_heart_rate")
-SEVERITIES = ("low", "medium", "high", "critical")
+# the app's ENUM values, in the app's order (plain strings: the schema is a contract)
+READING_TYPES: tuple[str, ...] = tuple(t.value for t in ReadingType)
+ALERT_TYPES: tuple[str, ...] = tuple(k.value for k in APP_ALERT_KINDS)
+SEVERITIES: tuple[str, ...] = tuple(s.value for s in Severity)
 EXERCISE_TYPES = (
     "box_breathing",
     "deep_breathing",

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from storage.errors import NotFound
 from storage.models import ALERT_TYPES, AlertEvent, AlertState, HealthAlert
 
-SOS = "sos"
 DETECTOR = "detector"
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+import vocabulary
 from storage.errors import NotFound, StorageError
 from storage.models import (
     AlertNote,
@@ -28,7 +29,7 @@ RESOLUTION = "resolution"
 #: Longest comment or resolution note, in characters.
 MAX_NOTE_CHARS = 2000
 #: Severity order, most urgent first (the app's ENUM values).
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+SEVERITY_RANK = {name: rank + 1 for name, rank in vocabulary.SEVERITY_RANK.items()}  # 0: none
 
 
 class InvalidNote(StorageError, ValueError):

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -112,34 +112,18 @@ def set_enabled(session: Session, device_id: str, enabled: bool) -> None:
     device.enabled = enabled
 
 
-def mosquitto_files(
-    session: Session,
-    pipeline_user: str,
-    pipeline_password: str | None = None,
-    *,
-    kinds: Sequence[str],
-) -> tuple[str, str]:
-    """(password file, ACL file) for Mosquitto: each enabled device may write only its own
-    topics, ``vitals/v1/{its user}/{itself}/{kind}`` for the contract's kinds (nothing
-    deeper); the pipeline user may read ``vitals/v1/#`` and, when ``pipeline_password`` is
-    given, gets a hashed password line too (without one it could not connect to a broker
-    with ``allow_anonymous false``). Raises :class:`StorageError` when a device has the
-    pipeline's user name: two password lines for one name hand over its account."""
-    devices = session.scalars(
-        select(Device).where(Device.enabled.is_(True)).order_by(Device.deviceId)
-    ).all()
-    taken = [d.deviceId for d in devices if d.deviceId == pipeline_user]
-    if taken:
-        raise StorageError(
-            f"device {taken[0]!r} has the pipeline's broker user name: disable or remove it "
-            "(or choose another --pipeline-user) before writing the broker's files"
-        )
-    passwd = "".join(f"{d.deviceId}:{d.credentialHash}\n" for d in devices if d.credentialHash)
-    if pipeline_password is not None:
-        passwd = f"{pipeline_user}:{hash_secret(pipeline_password)}\n" + passwd
-    acl = [f"user {pipeline_user}", "topic read vitals/v1/#", ""]
-    for device in devices:
-        acl += [f"user {device.deviceId}"]
-        acl += [f"topic write vitals/v1/{device.userId}/{device.deviceId}/{k}" for k in kinds]
-        acl += [""]
-    return passwd, "\n".join(acl)
+def enabled_devices(session: Session) -> list[Device]:
+    """Every enabled device, by device id (the broker's accounts)."""
+    return list(
+        session.scalars(select(Device).where(Device.enabled.is_(True)).order_by(Device.deviceId))
+    )
+
+
+def all_devices(session: Session) -> list[Device]:
+    """Every device, by user then device id."""
+    return list(session.scalars(select(Device).order_by(Device.userId, Device.deviceId)))
+
+
+def device_ids_of(session: Session, user_id: int) -> set[str]:
+    """The ids of the user's devices."""
+    return set(session.scalars(select(Device.deviceId).where(Device.userId == user_id)))

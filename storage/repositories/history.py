@@ -1,5 +1,6 @@
 """Alert history for clinicians: filtered alert lists with keyset pagination, one alert with
-its lifecycle and texts, readings series for charts, and rows for CSV export.
+its lifecycle and texts, readings series for charts, and rows for CSV export (the CSV
+formatting itself is the API's: :mod:`vitals.api.alerts_csv`).
 
 Lists are ordered newest first by (createdAt, id) and paged with a keyset cursor on that
 pair, never with OFFSET: a page is ``WHERE createdAt < c OR (createdAt = c AND id < i)``,
@@ -31,8 +32,8 @@ from storage.models import (
     SmsNotification,
     User,
 )
-from storage.repositories.alerts import SOS
 from storage.repositories.people import mask_phone
+from vocabulary import AlertKind
 
 #: Largest page of an alert list.
 MAX_PAGE_SIZE = 500
@@ -159,11 +160,11 @@ def _conditions(flt: AlertFilter) -> list[ColumnElement[bool]]:
     if flt.user_id is not None:
         where.append(HealthAlert.userId == flt.user_id)
     if flt.kinds:
-        types = [kind for kind in flt.kinds if kind != SOS]
+        types = [kind for kind in flt.kinds if kind != AlertKind.SOS]
         by_type: list[ColumnElement[bool]] = []
         if types:
             by_type.append(HealthAlert.alertType.in_(types))
-        if SOS in flt.kinds:
+        if AlertKind.SOS in flt.kinds:
             by_type.append(HealthAlert.alertType.is_(None))
         where.append(or_(*by_type))
     if flt.severities:
@@ -243,7 +244,7 @@ def _rows(session: Session, ids: Sequence[int]) -> list[AlertRow]:
             id=alert.id,
             user_id=alert.userId,
             user_name=user_name or "",
-            kind=kind or alert.alertType or SOS,
+            kind=kind or alert.alertType or AlertKind.SOS.value,
             severity=alert.severity,
             message=alert.message,
             heart_rate=alert.heartRate,
@@ -382,44 +383,3 @@ def readings_series(
         for index, hr, hrv, stress, arrhythmia, n in session.execute(query)
     ]
     return ReadingSeries(points=points, bucket_seconds=bucket_s)
-
-
-CSV_HEADER = (
-    "id",
-    "userId",
-    "userName",
-    "type",
-    "severity",
-    "acknowledged",
-    "createdAt",
-    "clearedAt",
-    "heartRate",
-    "stressLevel",
-    "message",
-)
-
-
-def csv_row(row: AlertRow) -> tuple[str, ...]:
-    """One alert as CSV cells, in the order of :data:`CSV_HEADER` (times ISO 8601 UTC).
-
-    Cells that a spreadsheet would run as a formula (``= + - @``) are prefixed with a
-    quote (OWASP "CSV Injection").
-    """
-
-    def safe(text: str | None) -> str:
-        value = text or ""
-        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-    return (
-        str(row.id),
-        str(row.user_id),
-        safe(row.user_name),
-        row.kind,
-        row.severity or "",
-        "true" if row.acknowledged else "false",
-        row.created_at.isoformat(),
-        row.cleared_at.isoformat() if row.cleared_at else "",
-        "" if row.heart_rate is None else str(row.heart_rate),
-        "" if row.stress_level is None else str(row.stress_level),
-        safe(row.message),
-    )

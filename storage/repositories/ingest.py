@@ -120,6 +120,11 @@ def save_checkpoints(session: Session, states: dict[int, tuple[bytes, int]], at:
     )
 
 
+def checkpointed_users(session: Session) -> list[int]:
+    """The ids of every user with a detector checkpoint."""
+    return [int(user) for user in session.scalars(select(DetectorState.userId))]
+
+
 def load_checkpoints(session: Session, user_ids: Iterable[int] | None = None) -> dict[int, bytes]:
     query = select(DetectorState.userId, DetectorState.state)
     if user_ids is not None:

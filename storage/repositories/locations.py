@@ -1,5 +1,5 @@
 """The latest location fix per user (payload kind ``loc``): one row, overwritten by a
-newer fix, never a history (DESIGN.md: "Only the newest fix per user is kept")."""
+newer fix, never a history (``docs/architecture.md``, "Payload contract")."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from storage.models import UserLocation
 from storage.types import utc_from_ms
+from vocabulary import PayloadKind
 
-LOC = "loc"
+LOC = PayloadKind.LOC
 
 
 @dataclass(frozen=True)

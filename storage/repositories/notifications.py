@@ -29,10 +29,11 @@ from storage.models import (
     SmsNotification,
 )
 from storage.repositories.people import mask_phone
+from vocabulary import OutboxStatus, Severity
 
-CLAIMED = "sending"
-RETRYING = "retrying"
-UNCONFIRMED = "unconfirmed"
+CLAIMED = OutboxStatus.CLAIMED
+RETRYING = OutboxStatus.RETRYING
+UNCONFIRMED = OutboxStatus.UNCONFIRMED
 
 
 @dataclass(frozen=True)
@@ -385,7 +386,7 @@ def due_escalations(
         )
         .order_by(
             case((has_text, 1), else_=0),
-            case((HealthAlert.severity == "critical", 0), else_=1),
+            case((HealthAlert.severity == Severity.CRITICAL, 0), else_=1),
             AlertState.nextEscalationAt,
             AlertState.alertId,
         )

@@ -19,14 +19,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.broker_files import BrokerConfigError, mosquitto_files
 from ingest.deadletters import DeadLetterLimits
 from ingest.engine import Engine
 from ingest.processor import BatchProcessor, Inbound, ReceiveWindow
 from storage import create_engine_from_url, session_factory
-from storage.errors import StorageError
 from storage.migrate import upgrade
 from storage.models import AlertState, DeadLetter, Device, HealthAlert, HealthReading
-from storage.repositories.devices import add_device, mosquitto_files
+from storage.repositories.devices import add_device, enabled_devices
 from storage.repositories.people import add_user
 from tests.ingest.traces import T0_MS, rest_trace
 from tests.reliability.report import record
@@ -396,10 +396,12 @@ def test_pipeline_broker_user_is_reserved(
     assert "reserved" in capsys.readouterr().err
     with sessions.begin() as session:  # one that got in before names were reserved
         session.add(Device(deviceId="vitals-ingest", userId=users[0], enabled=True))
-    with sessions() as session, pytest.raises(StorageError, match="pipeline's broker user"):
-        mosquitto_files(session, "vitals-ingest", "secret", kinds=["rr"])
-    with sessions() as session:  # under another pipeline user name the files are fine
-        passwd, _ = mosquitto_files(session, "pipeline-7", "secret", kinds=["rr"])
+    with sessions() as session:
+        devices = enabled_devices(session)
+    with pytest.raises(BrokerConfigError, match="pipeline's broker user"):
+        mosquitto_files(devices, "vitals-ingest", "secret", kinds=["rr"])
+    # under another pipeline user name the files are fine
+    passwd, _ = mosquitto_files(devices, "pipeline-7", "secret", kinds=["rr"])
     names = [line.split(":", 1)[0] for line in passwd.splitlines()]
     assert len(names) == len(set(names))
 
@@ -408,7 +410,8 @@ def test_device_acl_allows_exactly_the_contract_kinds(
     sessions: sessionmaker[Session], users: tuple[int, int]
 ) -> None:
     with sessions() as session:
-        _, acl = mosquitto_files(session, "vitals-ingest", None, kinds=["event", "rr"])
+        devices = enabled_devices(session)
+    _, acl = mosquitto_files(devices, "vitals-ingest", None, kinds=["event", "rr"])
     first = acl.split("user watch-1\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert first == [
         f"topic write vitals/v1/{users[0]}/watch-1/event",

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from notifier.errors import NotifierConfigError, PermanentSendError, TransientSendError
-from notifier.senders import OutboxSender, TwilioSender, sender_from_settings
+from notifier.senders import OutboxSender, TwilioSender
 from tests.notifier.conftest import ANNA, FROM_NUMBER
 from tests.notifier.fake_twilio import FakeTwilio, Reply
 from vitals.settings import Settings
+from vitals.wiring import sender_from_settings
 
 
 def test_201_returns_sid_and_sends_form(fake: FakeTwilio, sender: TwilioSender) -> None:

@@ -20,12 +20,12 @@ from notifier.inbound import is_acknowledgement
 from notifier.policy import NotificationPolicy
 from notifier.senders import TwilioSender
 from notifier.service import NotificationService
-from notifier.webhooks import webhook_router
 from storage.models import AlertEvent, AlertState, HealthAlert
 from storage.repositories.notifications import Delivery, deliveries_of_alert
 from storage.repositories.people import add_contact, add_user
 from tests.notifier.conftest import ANNA, BEN, PUBLIC_URL, T0, Family, raise_alert, seconds
 from tests.notifier.fake_twilio import FakeTwilio
+from vitals.api.webhooks import webhook_router
 
 SMS_PATH = "/webhooks/twilio/sms"
 STATUS_PATH = "/webhooks/twilio/status"

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from simulators.db_queries import alerts_from_db
 from simulators.scoring import RaisedAlert, format_report, score_alerts
 from simulators.trace_io import Label
 from storage.models import AlertState, HealthAlert
+from storage.repositories.outcomes import StoredAlert, alerts_from_db
 from storage.repositories.people import add_user
 
 MIN = 60_000
@@ -113,6 +113,6 @@ def test_alerts_from_db_reads_types_sos_and_maps_open_ids(
         s.add(AlertState(alertId=sos.id, userId=u2, kind="sos", onsetAt=_at(3), lastSeenAt=_at(3)))
     alerts = alerts_from_db(engine, {"vitals-sim-1": 101})
     assert alerts == [
-        RaisedAlert(u2, "sos", 3 * MIN),
-        RaisedAlert(101, "arrhythmia", 17 * MIN),
+        StoredAlert(u2, "sos", 3 * MIN),
+        StoredAlert(101, "arrhythmia", 17 * MIN),
     ]

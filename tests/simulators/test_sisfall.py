@@ -15,7 +15,6 @@ import pytest
 
 import simulators.evaluate_falls as evaluate_falls
 from detectors.fit.fit_falls import FallModel, subject_folds, subject_of
-from simulators.db_queries import alerts_from_db
 from simulators.errors import SimulatorError
 from simulators.sisfall import (
     COUNTS_TO_G,
@@ -26,6 +25,7 @@ from simulators.sisfall import (
 )
 from simulators.trace_io import companion_paths, read_labels, read_manifest, read_trace
 from storage.engine import create_engine_from_url
+from storage.repositories.outcomes import alerts_from_db
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SISFALL = DATA / "sisfall-dev"

@@ -12,7 +12,6 @@ from storage.repositories.alerts import AlertChange, open_alert
 from storage.repositories.history import (
     AlertFilter,
     InvalidCursor,
-    csv_row,
     decode_cursor,
     encode_cursor,
     iter_alerts,
@@ -20,6 +19,7 @@ from storage.repositories.history import (
     readings_series,
 )
 from storage.repositories.people import add_user
+from vitals.api.alerts_csv import csv_row
 
 T0 = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from simulators.db_queries import rhythm_verdict_counts
 from storage.models import HealthReading
 from storage.repositories.history import readings_series
 from storage.repositories.ingest import ReadingRow, insert_readings
+from storage.repositories.outcomes import rhythm_verdict_counts
 from storage.repositories.people import add_user
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

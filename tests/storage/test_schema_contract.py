@@ -1,6 +1,6 @@
-"""The health tables match ``seeds/health-monitoring-schema.md`` column by column.
+"""The health tables match the wellness app's schema column by column.
 
-The expected table below is transcribed from the seed by hand: it is the oracle, kept
+The expected table below is transcribed from the app's schema by hand: it is the oracle, kept
 apart from the models so that a change to a model cannot silently change the contract.
 """
 

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from notifier.policy import WEBHOOK_PREFIX
-from notifier.webhooks import SIGNATURE_HEADER, webhook_router
 from vitals import __version__
 from vitals.api import routes_alerts, routes_console, routes_ops, routes_readings
 from vitals.api.auth import audit_unrecorded
@@ -26,6 +25,7 @@ from vitals.api.docs import DOCS_PATH, mount_docs
 from vitals.api.limits import BodyLimit, RedactKeysInUrls, RequireHeader
 from vitals.api.metrics import Metrics
 from vitals.api.ratelimit import AuditFolding, FailedAuthLimiter
+from vitals.api.webhooks import SIGNATURE_HEADER, webhook_router
 from vitals.settings import Settings
 
 log = logging.getLogger(__name__)

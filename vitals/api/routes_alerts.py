@@ -12,37 +12,29 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from storage.errors import NotFound
-from storage.models import ALERT_TYPES, SEVERITIES
 from storage.repositories.access import INVALID, NOT_FOUND, OK, Principal
-from storage.repositories.alerts import SOS, acknowledge_alert
+from storage.repositories.alerts import acknowledge_alert
 from storage.repositories.console import notes_of
 from storage.repositories.history import (
-    CSV_HEADER,
     MAX_PAGE_SIZE,
     AlertFilter,
     InvalidCursor,
     alert_detail,
     alert_owner,
-    csv_row,
     iter_alerts,
     list_alerts,
 )
+from vitals.api.alerts_csv import CSV_HEADER, csv_row
 from vitals.api.auth import Auditor, CurrentPrincipal, sessions_of
 from vitals.api.etag import conditional_json
 from vitals.api.limits import MAX_DB_ID, AlertIdPath, Moment
 from vitals.api.schemas import Ack, Alert, AlertDetailBody, AlertList
+from vocabulary import AlertKind, Severity
 
 #: Longest time range a list or export may ask for.
 MAX_RANGE = timedelta(days=366)
 #: Most rows one CSV export returns.
 MAX_CSV_ROWS = 100_000
-
-AlertKind = Literal[
-    "fall_detected", "arrhythmia", "high_stress", "low_heart_rate", "high_heart_rate", "sos"
-]
-Severity = Literal["low", "medium", "high", "critical"]
-assert set(AlertKind.__args__) == {*ALERT_TYPES, SOS}  # type: ignore[attr-defined]
-assert set(Severity.__args__) == set(SEVERITIES)  # type: ignore[attr-defined]
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 

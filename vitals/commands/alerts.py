@@ -9,31 +9,25 @@ import getpass
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from sqlalchemy import func, select
 
 from storage.errors import NotFound
 from storage.models import (
-    ALERT_TYPES,
     SEVERITIES,
-    AlertState,
-    DeadLetter,
-    Device,
-    HealthReading,
-    SmsNotification,
 )
-from storage.repositories.alerts import SOS, acknowledge_alert
+from storage.repositories.alerts import acknowledge_alert
 from storage.repositories.console import heartbeats
 from storage.repositories.history import MAX_PAGE_SIZE, AlertFilter, AlertRow, list_alerts
-from storage.repositories.notifications import CLAIMED, RETRYING, UNCONFIRMED
+from storage.repositories.status import pipeline_counts
 from vitals.commands.common import Subparsers, add_command, open_database, parse_moment
 from vitals.errors import VitalsError
 from vitals.settings import Settings
+from vocabulary import AlertKind
 
 #: ``vitals status`` fails while a device has lost messages this recently.
 LOSS_WINDOW = timedelta(hours=1)
 #: A heartbeat older than this means the pipeline process is gone.
 HEARTBEAT_STALE = timedelta(seconds=30)
-ALERT_KINDS = (*ALERT_TYPES, SOS)
+ALERT_KINDS = tuple(kind.value for kind in AlertKind)
 STATES = ("active", "cleared")
 
 
@@ -162,29 +156,9 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
     with sessions() as session:
         beats = heartbeats(session)
-        last_reading = session.scalar(select(func.max(HealthReading.createdAt)))
-        last_seen = session.scalar(select(func.max(Device.lastSeenAt)))
-        recent = session.scalar(
-            select(func.count()).where(HealthReading.createdAt >= now - timedelta(minutes=5))
-        )
-        dead = session.execute(
-            select(DeadLetter.reason, func.count())
-            .where(DeadLetter.receivedAt >= now - timedelta(hours=1))
-            .group_by(DeadLetter.reason)
-        ).all()
-        open_alerts = session.scalar(
-            select(func.count()).select_from(AlertState).where(AlertState.clearedAt.is_(None))
-        )
-        lossy = session.execute(
-            select(Device.deviceId, Device.seqGaps, Device.lastGapAt)
-            .where(Device.seqGaps > 0)
-            .order_by(Device.lastGapAt.desc())
-        ).all()
-        pending_sms = session.scalar(
-            select(func.count())
-            .select_from(SmsNotification)
-            .where(SmsNotification.status.in_((CLAIMED, RETRYING, UNCONFIRMED)))
-        )
+        counts = pipeline_counts(session, now)
+    last_seen = counts.last_device_message_at
+    lossy = counts.lossy_devices
     healthy = True
     if not beats:
         print("pipeline:             NOT RUNNING (no `vitals run` has reported to this database)")
@@ -206,15 +180,20 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(f"pipeline {hb.name}: connected to {hb.broker} for {_ago(now - hb.changedAt)}")
     print(f"last device message:  {last_seen or 'never'}")
-    print(f"newest reading:       {last_reading or 'none'}")
-    print(f"readings, last 5 min: {recent}")
-    print(f"open alerts:          {open_alerts}")
-    print(f"texts in flight:      {pending_sms}")
+    print(f"newest reading:       {counts.newest_reading_at or 'none'}")
+    print(f"readings, last 5 min: {counts.readings_last_5_min}")
+    print(f"open alerts:          {counts.open_alerts}")
+    print(f"texts in flight:      {counts.texts_in_flight}")
+    dead = counts.dead_letters_last_hour
     print("dead letters, 1 h:    " + (", ".join(f"{r} {n}" for r, n in dead) or "none"))
-    recent_loss = [row for row in lossy if row[2] is not None and now - row[2] <= LOSS_WINDOW]
-    print(f"messages lost (seq gaps, all time): {sum(n for _, n, _ in lossy)}")
-    for device, missing, at in lossy:
-        print(f"  {device}: {missing} missing, last gap {at:%Y-%m-%d %H:%M:%S} UTC")
+    recent_loss = [
+        d for d in lossy if d.last_gap_at is not None and now - d.last_gap_at <= LOSS_WINDOW
+    ]
+    print(f"messages lost (seq gaps, all time): {sum(d.missing for d in lossy)}")
+    for d in lossy:
+        print(
+            f"  {d.device_id}: {d.missing} missing, last gap {d.last_gap_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
     if recent_loss:
         print(
             f"WARNING: {len(recent_loss)} device(s) lost messages in the last hour "

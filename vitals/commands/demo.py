@@ -21,8 +21,6 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import select
-
 from ingest.embedded_broker import EmbeddedBroker
 from ingest.mqtt_source import MqttSource
 from ingest.processor import Inbound
@@ -31,7 +29,7 @@ from ingest.runner import LiveRunner
 from simulators.generate import Options, simulate
 from simulators.plan import scenario_plan
 from simulators.publisher import publish_trace
-from storage.models import AlertState, HealthAlert, SmsNotification, User
+from storage.repositories.status import raised_alerts
 from storage.types import utc_from_ms
 from vitals.commands.common import DbMode, Subparsers, add_command, open_database
 from vitals.commands.register import register_manifest
@@ -156,25 +154,14 @@ def _progress(pipeline: Pipeline, started: float) -> None:
 def _summary(pipeline: Pipeline, settings: Settings, workdir: Path) -> None:
     _, sessions = open_database(settings, announce=False)
     with sessions() as session:
-        alerts = session.execute(
-            select(
-                User.name,
-                AlertState.kind,
-                HealthAlert.severity,
-                HealthAlert.createdAt,
-                HealthAlert.message,
-                HealthAlert.id,
-            )
-            .join(AlertState, AlertState.alertId == HealthAlert.id)
-            .join(User, User.id == HealthAlert.userId)
-            .order_by(HealthAlert.createdAt)
-        ).all()
-        texts = session.execute(select(SmsNotification.alertId, SmsNotification.status)).all()
+        alerts = raised_alerts(session)
     print(f"\nAlerts raised ({len(alerts)}):")
-    for name, kind, severity, created, message, alert_id in alerts:
-        sent = sum(1 for a, status in texts if a == alert_id and status in ("sent", "delivered"))
-        when = created.strftime("%H:%M") if created else "?"
-        print(f"  {when}  {severity:<8} {kind:<16} {name:<14} {message}  [{sent} text(s)]")
+    for a in alerts:
+        when = a.created_at.strftime("%H:%M") if a.created_at else "?"
+        print(
+            f"  {when}  {a.severity:<8} {a.kind:<16} {a.user_name:<14} {a.message}"
+            f"  [{a.texts_sent} text(s)]"
+        )
     print(f"\nTexts are in {settings.sms_outbox_path} (no Twilio credentials set).")
     print(next_steps(settings.database_url))
 

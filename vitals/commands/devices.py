@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sqlalchemy import select
-
+from ingest.broker_files import mosquitto_files
 from ingest.topics import KINDS
-from storage.models import Device
-from storage.repositories.devices import PLACEMENTS, add_device, mosquitto_files, set_enabled
+from storage.repositories.devices import (
+    PLACEMENTS,
+    add_device,
+    all_devices,
+    enabled_devices,
+    set_enabled,
+)
 from vitals.commands.common import Subparsers, add_command, open_database
 from vitals.settings import Settings
 
@@ -85,7 +89,7 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     _, sessions = open_database(settings)
     with sessions() as session:
-        for device in session.scalars(select(Device).order_by(Device.userId, Device.deviceId)):
+        for device in all_devices(session):
             state = "enabled" if device.enabled else "disabled"
             seen = device.lastSeenAt.isoformat() if device.lastSeenAt else "never"
             worn = device.placement or "placement unknown"
@@ -113,7 +117,8 @@ def _mosquitto(args: argparse.Namespace, settings: Settings) -> int:
     _, sessions = open_database(settings)
     with sessions() as session:
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        passwd, acl = mosquitto_files(session, args.pipeline_user, password, kinds=sorted(KINDS))
+        devices = enabled_devices(session)
+    passwd, acl = mosquitto_files(devices, args.pipeline_user, password, kinds=sorted(KINDS))
     args.passwd.write_text(passwd)
     args.passwd.chmod(0o600)
     args.acl.write_text(acl)

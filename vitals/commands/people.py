@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from sqlalchemy import select
-
-from storage.models import User
-from storage.repositories.people import add_contact, add_user, contacts_in_order, mask_phone
+from storage.repositories.people import (
+    add_contact,
+    add_user,
+    contacts_in_order,
+    find_user,
+    list_users,
+    mask_phone,
+)
 from vitals.commands.common import Subparsers, add_command, open_database
 from vitals.errors import VitalsError
 from vitals.settings import Settings
@@ -58,7 +62,7 @@ def _add_user(args: argparse.Namespace, settings: Settings) -> int:
 def _list_users(args: argparse.Namespace, settings: Settings) -> int:
     _, sessions = open_database(settings)
     with sessions() as session:
-        users = list(session.scalars(select(User).order_by(User.id)))
+        users = list_users(session)
     if not users:
         print("no users (add one with `vitals users add`)")
         return 0
@@ -87,7 +91,7 @@ def _add_contact(args: argparse.Namespace, settings: Settings) -> int:
 def _list_contacts(args: argparse.Namespace, settings: Settings) -> int:
     _, sessions = open_database(settings)
     with sessions() as session:
-        if session.get(User, args.user) is None:
+        if find_user(session, args.user) is None:
             raise VitalsError(f"user {args.user} does not exist (see `vitals users list`)")
         contacts = contacts_in_order(session, args.user)
     if not contacts:

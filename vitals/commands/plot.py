@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simulators.db_queries import alerts_from_db, db_user_id, readings_from_db
 from simulators.errors import SimulatorError
 from simulators.plotting import plot_user
-from simulators.scoring import RaisedAlert
 from simulators.trace_arrays import load_user
 from simulators.trace_io import companion_paths, read_labels, read_manifest
+from storage.repositories.outcomes import StoredAlert, alerts_from_db, db_user_id, readings_from_db
 from vitals.commands.common import Subparsers, add_command, open_database
 from vitals.errors import VitalsError
 from vitals.settings import Settings
@@ -43,7 +42,7 @@ def _plot(args: argparse.Namespace, settings: Settings) -> int:
         raise VitalsError(str(error)) from error
     if signals.beat_ms.size == 0 and signals.accel_ms.size == 0:
         raise VitalsError(f"user {args.user} has no rr or accel payloads in {args.trace}")
-    alerts: list[RaisedAlert] = []
+    alerts: list[StoredAlert] = []
     readings = []
     if args.db:
         engine, _ = open_database(settings.model_copy(update={"database_url": args.db}))

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from simulators.trace_io import companion_paths, read_manifest
-from storage.models import Device, User
-from storage.repositories.devices import add_device
-from storage.repositories.people import add_contact, add_user
+from storage.repositories.devices import add_device, device_ids_of
+from storage.repositories.people import add_contact, add_user, find_user
 from vitals.errors import VitalsError
 
 
@@ -22,7 +20,7 @@ def register_manifest(trace: Path, sessions: sessionmaker[Session]) -> tuple[int
     users_created = devices_created = 0
     with sessions.begin() as session:
         for entry in manifest.users:
-            existing = session.get(User, entry.user)
+            existing = find_user(session, entry.user)
             if existing is not None and existing.openId != entry.open_id:
                 raise VitalsError(
                     f"user id {entry.user} of the trace belongs to another user "
@@ -40,7 +38,7 @@ def register_manifest(trace: Path, sessions: sessionmaker[Session]) -> tuple[int
                         relationship=contact.relationship or None,
                         is_primary=contact.primary,
                     )
-            known = set(session.scalars(select(Device.deviceId).where(Device.userId == entry.user)))
+            known = device_ids_of(session, entry.user)
             for device_id in entry.devices:
                 if device_id not in known:
                     add_device(

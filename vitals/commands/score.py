@@ -6,13 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from sqlalchemy import func, select
-
-from simulators.db_queries import alerts_from_db, rhythm_verdict_counts
 from simulators.errors import SimulatorError
 from simulators.scoring import DEFAULT_TOLERANCE_MS, format_report, score_alerts
 from simulators.trace_io import read_labels, read_manifest
-from storage.models import HealthReading
+from storage.repositories.outcomes import alerts_from_db, count_readings, rhythm_verdict_counts
 from vitals.commands.common import Subparsers, add_command, open_database, safe_url
 from vitals.errors import VitalsError
 from vitals.settings import Settings
@@ -61,8 +58,7 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     engine, _ = open_database(settings)
     label_users = {label.user for label in labels}
     raised = alerts_from_db(engine, open_ids)
-    with engine.connect() as connection:
-        readings = connection.scalar(select(func.count()).select_from(HealthReading))
+    readings = count_readings(engine)
     if label_users and not readings and not any(a.user in label_users for a in raised):
         raise VitalsError(
             f"database {safe_url(settings.database_url)} holds no reading and no alert of "

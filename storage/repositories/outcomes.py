@@ -1,5 +1,5 @@
-"""What the pipeline wrote to a vitals database: alerts (for scoring) and summary readings
-(for plots)."""
+"""What the pipeline wrote to a vitals database, read back for scoring and plots: alerts
+(``vitals score``), summary readings (``vitals plot``) and rhythm verdict counts."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from simulators.scoring import RaisedAlert
 from storage.models import AlertState, HealthAlert, HealthReading, User
 from storage.types import ms_from_utc
 
 
-def alerts_from_db(engine: Engine, open_ids: Mapping[str, int] | None = None) -> list[RaisedAlert]:
+@dataclass(frozen=True)
+class StoredAlert:
+    """One stored alert: trace user id, type (alertType, or ``sos``), createdAt in epoch ms."""
+
+    user: int
+    type: str
+    created_ms: int
+
+
+def alerts_from_db(engine: Engine, open_ids: Mapping[str, int] | None = None) -> list[StoredAlert]:
     """Every ``healthAlerts`` row with its type (``alertType``, else ``alertStates.kind``,
     e.g. ``sos``) and ``createdAt``.
 
@@ -42,7 +50,7 @@ def alerts_from_db(engine: Engine, open_ids: Mapping[str, int] | None = None) ->
             if kind_name is None or created is None:
                 continue
             user = mapping.get(open_id, user_id) if open_id is not None else user_id
-            out.append(RaisedAlert(int(user), str(kind_name), ms_from_utc(created)))
+            out.append(StoredAlert(int(user), str(kind_name), ms_from_utc(created)))
     return out
 
 
@@ -84,6 +92,12 @@ def readings_from_db(engine: Engine, user_id: int) -> list[Reading]:
             )
             for r in session.scalars(query)
         ]
+
+
+def count_readings(engine: Engine) -> int:
+    """How many ``healthReadings`` rows the database holds."""
+    with Session(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(HealthReading)) or 0)
 
 
 def rhythm_verdict_counts(engine: Engine) -> dict[str, int]:

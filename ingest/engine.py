@@ -14,35 +14,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from detectors import (
     DEFAULT,
-    AccelChunk,
     AlertAction,
     DetectorConfig,
     WindowBatch,
     WindowFeatures,
     WindowVerdict,
     analyze_windows,
-    beats_from_ecg,
-    beats_from_ppg,
-    fall_cancel,
-    fall_step_chunks,
-    fall_tick,
     rules_step,
     sos_action,
     stress_step,
 )
+from detectors.fall_bank import FallBank, fall_step_bank
 from detectors.rhythm import ATRIAL_FEATURES
+from ingest.columns import ReadingColumns
 from ingest.payload import Reading
-from ingest.userstate import UserState, WaveBuffer
-
-#: Beat sources of a user, most direct first: the device's own RR intervals, then beats
-#: detected in ECG, then in PPG.
-BEAT_SOURCES = ("rr", "ecg", "ppg")
+from ingest.userstate import UserState
+from ingest.waveforms import BEAT_SOURCES, WaveformBeats, add_beats, note_beat_source
+from ingest.waveforms import window_end as _window_end
 
 
 @dataclass(frozen=True)
@@ -88,7 +82,7 @@ class WindowSummary:
 class Effects:
     summaries: list[WindowSummary] = field(default_factory=list)
     actions: list[tuple[int, AlertAction]] = field(default_factory=list)  # (user, action)
-    late: list[Reading] = field(default_factory=list)
+    late: list[int] = field(default_factory=list)  # rows of the batch's columns
     touched: set[int] = field(default_factory=set)
 
     def extend(self, other: Effects) -> None:
@@ -110,53 +104,116 @@ class _ClosingWindow:
     atrial: tuple[float, ...] = ()
 
 
+@dataclass
+class _BatchScratch:
+    """What one :meth:`Engine.process` call keeps while it folds a batch, then drops.
+
+    Accelerometer chunks are not folded into the fall state one by one: each user's
+    chunks are deferred as a run and folded at once (all users' runs in one
+    ``fall_step_bank`` call at the end of the batch, a user's own run earlier when a
+    cancel event or a placement change must come after it). Each chunk remembers where
+    ``fall_step`` per chunk would have put its actions: (position in
+    ``effects.actions`` when it arrived, arrival number).
+    """
+
+    columns: ReadingColumns
+    runs: dict[int, list[tuple[int, tuple[int, int]]]] = field(default_factory=dict)
+    fall_actions: list[tuple[tuple[int, int], int, tuple[int, AlertAction]]] = field(
+        default_factory=list
+    )
+    arrivals: int = 0
+    placement: dict[int, str] = field(default_factory=dict)  # user -> fall placement now
+
+
+@dataclass(frozen=True, slots=True)
+class _AccelRows:
+    """Per-row figures of a batch's accelerometer chunks, computed for all at once:
+    activity sums (as ``WindowExtras.add_accel`` would add them) and the windows of the
+    first and last sample."""
+
+    magnitude_g: np.ndarray  # per sample of columns.xyz_g
+    n: list[int]  # samples per row (0 for other kinds)
+    end_ms: list[int]  # columns.end_ms as Python ints
+    placement: list[str]  # where the row's device is worn ("" unknown)
+    sum_g: list[float]  # per row (0 for other kinds)
+    sumsq_g2: list[float]
+    first_end_ms: list[int]
+    last_end_ms: list[int]
+
+
 class Engine:
     """Per-user windows, detectors and alert rules over a stream of readings."""
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.users: dict[int, UserState] = {}
-        # accelerometer chunks of this batch not yet folded into the fall state, per
-        # user, each with where its actions go: (position in effects.actions, arrival)
-        self._accel_runs: dict[int, list[tuple[AccelChunk, tuple[int, int]]]] = {}
-        self._fall_actions: list[tuple[tuple[int, int], int, tuple[int, AlertAction]]] = []
-        self._arrivals = 0
         #: device id -> where it is worn (from its registration; the runner fills it)
         self.placements: dict[str, str] = {}
+        #: fall-detector state of every user seen, by slot (``users[u].fall`` mirrors
+        #: it after every call)
+        self.falls = FallBank(self.config.detector)
+        self._slots: dict[int, int] = {}
+        self.waveforms = WaveformBeats(
+            self.config.detector, self.config.wave_segment_s, self.config.beat_source_memory_s
+        )
 
     # -- state ----------------------------------------------------------------
     def state(self, user_id: int) -> UserState:
         found = self.users.get(user_id)
         if found is None:
             found = self.users[user_id] = UserState(user_id)
+            self._bind(found)
         return found
 
     def restore(self, states: Iterable[UserState]) -> None:
         for state in states:
             self.users[state.user_id] = state
+            self._bind(state)
+
+    def _bind(self, user: UserState) -> None:
+        """Give the user's fall state a slot of the bank (or refresh its slot)."""
+        slot = self._slots.get(user.user_id)
+        if slot is None:
+            self._slots[user.user_id] = self.falls.add(user.fall)
+        else:
+            self.falls.set(slot, user.fall)
 
     # -- processing -------------------------------------------------------------
-    def process(self, readings: Sequence[Reading], *, close: bool = True) -> Effects:
+    def process(self, batch: ReadingColumns | Sequence[Reading], *, close: bool = True) -> Effects:
         """Fold readings (in arrival order) into the users' state; return what to store.
 
+        ``batch`` is a decoded batch's columns (or readings, turned into columns).
         ``close=False`` holds the windows open whatever the watermark (while a broker's
         backlog may still arrive after newer messages); :meth:`close_due` closes them.
         """
+        columns = (
+            batch if isinstance(batch, ReadingColumns) else ReadingColumns.from_readings(batch)
+        )
         effects = Effects()
-        self._accel_runs, self._fall_actions, self._arrivals = {}, [], 0  # fresh per batch
-        for reading in readings:
-            user = self.state(reading.user_id)
-            if self._ingest(user, reading, effects):
-                user.watermark_ms = max(user.watermark_ms, reading.end_ms)
-                effects.touched.add(user.user_id)
-        for user_id in list(self._accel_runs):
-            self._fold_accel_run(self.users[user_id])
-        self._place_fall_actions(effects)
+        scratch = _BatchScratch(columns)
+        accel = self._accel_rows(columns)
+        end_ms = columns.end_ms.tolist()
+        state = self.state
+        for row, (user_id, kind) in enumerate(zip(columns.user_id, columns.kind, strict=True)):
+            user = state(user_id)
+            if kind == "accel":
+                taken = self._accel(user, row, accel, effects, scratch)
+            else:
+                taken = self._ingest(user, row, effects, scratch)
+            if taken:
+                user.watermark_ms = max(user.watermark_ms, end_ms[row])
+                effects.touched.add(user_id)
+        self._fold_runs(list(scratch.runs), scratch)
+        self._place_fall_actions(effects, scratch)
+        touched = sorted(effects.touched)
+        slots = [self._slots[user_id] for user_id in touched]
+        watermarks = [self.users[user_id].watermark_ms for user_id in touched]
+        for k, action in self.falls.tick(slots, watermarks):
+            effects.actions.append((touched[k], action))
         closing: list[_ClosingWindow] = []
-        for user_id in sorted(effects.touched):
+        for user_id, slot in zip(touched, slots, strict=True):
             user = self.users[user_id]
-            user.fall, actions = fall_tick(user.fall, user.watermark_ms, self.config.detector)
-            effects.actions.extend((user_id, action) for action in actions)
+            user.fall = self.falls.get(slot)
             if close:
                 limit = user.watermark_ms - self.config.lateness_s * 1000
                 closing.extend(self._close_until(user, limit))
@@ -190,141 +247,152 @@ class Engine:
         return effects
 
     # -- one reading ----------------------------------------------------------------
-    def _ingest(self, user: UserState, reading: Reading, effects: Effects) -> bool:
-        if reading.kind == "event":
-            return self._event(user, reading, effects)
-        if reading.end_ms <= user.closed_until_ms:
-            effects.late.append(reading)
+    def _ingest(self, user: UserState, row: int, effects: Effects, scratch: _BatchScratch) -> bool:
+        c = scratch.columns
+        kind = c.kind[row]
+        if kind == "event":
+            return self._event(user, row, effects, scratch)
+        end_ms = int(c.end_ms[row])
+        if end_ms <= user.closed_until_ms:
+            effects.late.append(row)
             return False
-        if reading.kind in BEAT_SOURCES:
-            user.beat_source_ms[reading.kind] = max(
-                user.beat_source_ms.get(reading.kind, 0), reading.end_ms
-            )
-        if reading.kind == "rr":
-            beat_ms = reading.ts_ms + np.concatenate(([0.0], np.cumsum(reading.values[1:])))
-            self._add_beats(user, np.round(beat_ms).astype(np.int64), reading.values)
-        elif reading.kind == "hr":
-            at_ms = reading.ts_ms + np.round(
-                np.arange(reading.values.size) * 1000.0 / reading.fs_hz
-            )
+        if kind in BEAT_SOURCES:
+            note_beat_source(user, kind, end_ms)
+        values = c.values_of(row)
+        ts_ms = c.ts_ms[row]
+        if kind == "rr":
+            beat_ms = ts_ms + np.concatenate(([0.0], np.cumsum(values[1:])))
+            add_beats(user, np.round(beat_ms).astype(np.int64), values)
+        elif kind == "hr":
+            at_ms = ts_ms + np.round(np.arange(values.size) * 1000.0 / float(c.fs_hz[row]))
             keep = at_ms > user.closed_until_ms
-            user.add_hr(at_ms[keep].astype(np.int64), reading.values[keep])
+            user.add_hr(at_ms[keep].astype(np.int64), values[keep])
             if keep.any():
-                user.last_hr_bpm = float(reading.values[keep][-1])
-        elif reading.kind in ("ppg", "ecg"):
-            self._wave(user, reading)
-        else:  # accel
-            self._accel(user, reading, effects)
+                user.last_hr_bpm = float(values[keep][-1])
+        else:  # ppg, ecg
+            self.waveforms.buffer(user, kind, ts_ms, float(c.fs_hz[row]), values)
         return True
 
-    def _wave(self, user: UserState, reading: Reading) -> None:
-        """Buffer raw PPG/ECG until a segment is long enough for beat detection (devices
-        send ~1 s chunks; NeuroKit2's detectors need seconds of signal)."""
-        buffer = user.waves.get(reading.kind)
-        if buffer is not None and (
-            buffer.fs_hz != reading.fs_hz
-            or abs(reading.ts_ms - buffer.end_ms) > 1000.0 / reading.fs_hz + 1.0
-        ):
-            self._extract(user, reading.kind)  # a gap or a new rate: a new segment
-            buffer = None
-        if buffer is None:
-            user.waves[reading.kind] = WaveBuffer(
-                reading.ts_ms, reading.fs_hz, reading.values.astype(np.float64)
-            )
-        else:
-            buffer.samples = np.concatenate((buffer.samples, reading.values))
-        if user.waves[reading.kind].duration_s >= self.config.wave_segment_s:
-            self._extract(user, reading.kind)
-
-    def _extract(self, user: UserState, kind: str) -> None:
-        """Beats of the buffered segment; a segment too short or too noisy to trust marks
-        its windows so that they give no rhythm verdict (never a false one)."""
-        buffer = user.waves.pop(kind, None)
-        if buffer is None or self._better_source(user, kind, buffer.start_ms):
-            return
-        extract = beats_from_ecg if kind == "ecg" else beats_from_ppg
-        try:
-            beats = extract(buffer.samples, buffer.fs_hz, buffer.start_ms, self.config.detector)
-        except ValueError:  # DetectorError: e.g. shorter than the detectors need
-            beats = None
+    def _accel_rows(self, c: ReadingColumns) -> _AccelRows:
+        """Magnitudes, per-chunk activity sums and window ends of every accel row."""
         window_ms = self.config.window_ms
-        # ceil: a last sample at 60 000.3 ms lies in (60 000, 120 000], as in _close_until
-        end = _window_end(math.ceil(buffer.last_ms), window_ms)
-        if end <= user.closed_until_ms:
-            return  # defensive: _close_until extracts a segment before its window closes
-        if beats is not None and beats.quality_ok and beats.beat_ms.size > 1:
-            # filed under the window of the segment's end (times kept in order, clamped
-            # to that window's start) so one strip feeds one verdict
-            filed_ms = np.maximum(beats.beat_ms[1:], end - window_ms + 1)
-            self._add_beats(user, filed_ms, beats.rr_ms)
-            if kind == "ecg":
-                # the atrial-activity model judges a window of one ECG segment; beats of
-                # two segments fall back to the RR-only model
-                extras = user.extras_for(end)
-                extras.ecg_segments += 1
-                one = extras.ecg_segments == 1
-                extras.atrial = tuple(map(float, beats.atrial)) if one else ()
-            return
-        user.extras_for(end).untrusted = True
-
-    def _better_source(self, user: UserState, kind: str, at_ms: int) -> bool:
-        """True when a more direct beat source of the same user was seen recently: device
-        RR intervals beat ECG, which beats PPG. Beats of two sources would interleave in
-        a window and corrupt its successive differences (RMSSD, rhythm)."""
-        horizon = at_ms - self.config.beat_source_memory_s * 1000
-        for better in BEAT_SOURCES[: BEAT_SOURCES.index(kind)]:
-            if user.beat_source_ms.get(better, 0) >= horizon:
-                return True
-        return False
-
-    def _add_beats(self, user: UserState, beat_ms: np.ndarray, rr_ms: np.ndarray) -> None:
-        keep = beat_ms > user.closed_until_ms
-        user.add_beats(beat_ms[keep], rr_ms[keep])
-        if keep.any():
-            user.last_hr_bpm = 60_000.0 / float(rr_ms[keep][-1])
-
-    def _accel(self, user: UserState, reading: Reading, effects: Effects) -> None:
-        window_ms = self.config.window_ms
-        step_ms = 1000.0 / reading.fs_hz
-        magnitude = np.sqrt(reading.x**2 + reading.y**2 + reading.z**2)
-        first_end = _window_end(reading.ts_ms, window_ms)
+        xyz = c.xyz_g
+        magnitude = np.sqrt(xyz[:, 0] ** 2 + xyz[:, 1] ** 2 + xyz[:, 2] ** 2)
+        bounds = c.xyz_offsets.tolist()
+        n_rows = len(c)
+        sums = [0.0] * n_rows
+        sumsq = [0.0] * n_rows
+        rows = [r for r in range(n_rows) if bounds[r + 1] > bounds[r]]
+        if rows:
+            counts = {bounds[r + 1] - bounds[r] for r in rows}
+            dot = np.dot
+            if len(counts) == 1 and len(rows) * counts.pop() == magnitude.size:
+                # every chunk equally long and together the whole block: one reduction
+                # per row of a 2-D view (the same pairwise sum as each chunk's .sum())
+                block = magnitude.reshape(len(rows), -1)
+                for r, total, row_g in zip(rows, block.sum(axis=1).tolist(), block, strict=True):
+                    sums[r] = total
+                    sumsq[r] = float(dot(row_g, row_g))
+            else:
+                for r in rows:
+                    part = magnitude[bounds[r] : bounds[r + 1]]
+                    sums[r] = float(part.sum())
+                    sumsq[r] = float(dot(part, part))
+        ts = np.asarray(c.ts_ms, dtype=np.int64)
+        n = np.diff(c.xyz_offsets)
+        with np.errstate(divide="ignore"):
+            step_ms = 1000.0 / c.fs_hz
+        is_accel = n > 0
         # the last sample's time exactly as the per-sample array would hold it
-        last_ms = int(float(reading.ts_ms) + (reading.x.size - 1) * step_ms)
-        if _window_end(last_ms, window_ms) == first_end:  # the chunk sits in one window
-            if first_end > user.closed_until_ms:
-                user.extras_for(first_end).add_accel(magnitude)
+        last_ms = np.zeros(n_rows, dtype=np.int64)
+        last_ms[is_accel] = (
+            ts[is_accel].astype(np.float64) + (n[is_accel] - 1) * step_ms[is_accel]
+        ).astype(np.int64)
+        placements = self.placements
+        return _AccelRows(
+            magnitude,
+            n.tolist(),
+            c.end_ms.tolist(),
+            [placements.get(device, "") for device in c.device_id],
+            sums,
+            sumsq,
+            _window_ends(ts, window_ms).tolist(),
+            _window_ends(last_ms, window_ms).tolist(),
+        )
+
+    def _accel(
+        self,
+        user: UserState,
+        row: int,
+        accel: _AccelRows,
+        effects: Effects,
+        scratch: _BatchScratch,
+    ) -> bool:
+        c = scratch.columns
+        closed_ms = user.closed_until_ms
+        if accel.end_ms[row] <= closed_ms:
+            effects.late.append(row)
+            return False
+        first_end = accel.first_end_ms[row]
+        if accel.last_end_ms[row] == first_end:  # the chunk sits in one window
+            if first_end > closed_ms:
+                extras = user.extras.get(first_end) or user.extras_for(first_end)
+                extras.accel_n += accel.n[row]
+                extras.accel_sum_g += accel.sum_g[row]
+                extras.accel_sumsq_g2 += accel.sumsq_g2[row]
         else:
-            at_ms = reading.ts_ms + np.arange(reading.x.size) * step_ms
-            ends = _window_ends(at_ms, window_ms)
+            start, stop = int(c.xyz_offsets[row]), int(c.xyz_offsets[row + 1])
+            magnitude = accel.magnitude_g[start:stop]
+            at_ms = c.ts_ms[row] + np.arange(stop - start) * (1000.0 / float(c.fs_hz[row]))
+            ends = _window_ends(at_ms, self.config.window_ms)
             for end in np.unique(ends):
                 if end > user.closed_until_ms:
                     user.extras_for(int(end)).add_accel(magnitude[ends == end])
-        placement = self.placements.get(reading.device_id, "")
-        if user.fall.placement != placement:  # the fall model depends on where it is worn
-            self._fold_accel_run(user)
-            user.fall = replace(user.fall, placement=placement)
-        chunk = AccelChunk(reading.ts_ms, reading.fs_hz, reading.x, reading.y, reading.z)
-        self._arrivals += 1
-        where = (len(effects.actions), self._arrivals)
-        self._accel_runs.setdefault(user.user_id, []).append((chunk, where))
+        placement = accel.placement[row]
+        user_id = user.user_id
+        current = scratch.placement.get(user_id)
+        if current is None:
+            current = scratch.placement[user_id] = user.fall.placement
+        if current != placement:  # the fall model depends on where it is worn
+            self._fold_runs([user_id], scratch)
+            self.falls.set_placement(self._slots[user_id], placement)
+            scratch.placement[user_id] = placement
+        scratch.arrivals += 1
+        where = (len(effects.actions), scratch.arrivals)
+        scratch.runs.setdefault(user_id, []).append((row, where))
+        return True
 
-    def _fold_accel_run(self, user: UserState) -> None:
-        """Fold the user's deferred chunks into the fall state in one call (one gravity
-        filter for a quiet run), remembering where each action belongs."""
-        run = self._accel_runs.pop(user.user_id, [])
-        if not run:
+    def _fold_runs(self, user_ids: list[int], scratch: _BatchScratch) -> None:
+        """Fold the deferred chunks of ``user_ids`` into the fall bank in one call,
+        remembering where each action belongs."""
+        items: list[tuple[int, int, tuple[int, int]]] = []  # (user, row, where)
+        for user_id in user_ids:
+            items.extend((user_id, row, where) for row, where in scratch.runs.pop(user_id, []))
+        if not items:
             return
-        user.fall, actions = fall_step_chunks(
-            user.fall, [chunk for chunk, _ in run], self.config.detector
-        )
+        items.sort(key=lambda item: item[2])  # arrival order
+        c = scratch.columns
+        rows = np.array([row for _, row, _ in items], dtype=np.int64)
+        starts, stops = c.xyz_offsets[rows], c.xyz_offsets[rows + 1]
+        lengths = stops - starts
+        offsets = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if offsets[-1] == c.xyz_g.shape[0] and np.array_equal(starts, offsets[:-1]):
+            xyz = c.xyz_g  # every sample of the batch, in order: no copy
+        else:
+            gather = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+            xyz = c.xyz_g[gather]
+        slots = np.array([self._slots[user_id] for user_id, _, _ in items], dtype=np.int64)
+        ts = np.asarray(c.ts_ms, dtype=np.int64)[rows]
+        actions = fall_step_bank(self.falls, slots, ts, c.fs_hz[rows], offsets, xyz)
         for index, action in actions:
-            where = run[index][1]
-            self._fall_actions.append((where, len(self._fall_actions), (user.user_id, action)))
+            user_id, _, where = items[index]
+            scratch.fall_actions.append((where, len(scratch.fall_actions), (user_id, action)))
 
-    def _place_fall_actions(self, effects: Effects) -> None:
+    @staticmethod
+    def _place_fall_actions(effects: Effects, scratch: _BatchScratch) -> None:
         """Insert the fall actions where fall_step per chunk would have appended them."""
-        placed = sorted(self._fall_actions)
-        self._fall_actions = []
+        placed = sorted(scratch.fall_actions)
         if not placed:
             return
         merged: list[tuple[int, AlertAction]] = []
@@ -337,26 +405,28 @@ class Engine:
         merged.extend(item for _, _, item in placed[j:])
         effects.actions = merged
 
-    def _event(self, user: UserState, reading: Reading, effects: Effects) -> bool:
-        end = _window_end(reading.ts_ms, self.config.window_ms)
-        if reading.event == "sos":
+    def _event(self, user: UserState, row: int, effects: Effects, scratch: _BatchScratch) -> bool:
+        c = scratch.columns
+        ts_ms, event = c.ts_ms[row], c.event[row]
+        end = _window_end(ts_ms, self.config.window_ms)
+        if event == "sos":
             hr = None if user.last_hr_bpm is None else round(user.last_hr_bpm)
-            effects.actions.append((user.user_id, sos_action(reading.ts_ms, hr)))
+            effects.actions.append((user.user_id, sos_action(ts_ms, hr)))
             if end > user.closed_until_ms:
                 user.extras_for(end).reading_type = "emergency"
             else:  # the window is stored already: the SOS gets a row of its own
                 effects.summaries.append(
                     WindowSummary(user.user_id, end, hr, None, None, None, "emergency")
                 )
-        elif reading.event == "cancel":
-            self._fold_accel_run(user)  # the chunks before the cancel come first
-            user.fall = fall_cancel(user.fall, reading.ts_ms, self.config.detector)
+        elif event == "cancel":
+            self._fold_runs([user.user_id], scratch)  # the chunks before the cancel first
+            self.falls.cancel(self._slots[user.user_id], ts_ms)
         elif end > user.closed_until_ms:  # manual
             extras = user.extras_for(end)
             if extras.reading_type == "automatic":
                 extras.reading_type = "manual"
         else:
-            effects.late.append(reading)
+            effects.late.append(row)
             return False
         return True
 
@@ -368,7 +438,9 @@ class Engine:
         if new_closed <= user.closed_until_ms:
             return []
         for kind in [k for k, w in user.waves.items() if w.last_ms <= new_closed]:
-            self._extract(user, kind)  # it ended in a window closing now: its beats are due
+            self.waveforms.extract(
+                user, kind
+            )  # it ended in a window closing now: its beats are due
         beat_ends = _window_ends(user.beat_ms, window_ms)
         hr_ends = _window_ends(user.hr_at_ms, window_ms)
         ends = set(np.unique(beat_ends[beat_ends <= new_closed]).tolist())
@@ -447,11 +519,6 @@ class Engine:
                 reading_type=window.reading_type,
             )
         ]
-
-
-def _window_end(at_ms: int, window_ms: int) -> int:
-    """End of the window ``(end - W, end]`` holding ``at_ms``."""
-    return -((-at_ms) // window_ms) * window_ms
 
 
 def _window_ends(at_ms: np.ndarray, window_ms: int) -> np.ndarray:

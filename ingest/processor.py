@@ -30,11 +30,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from detectors import AlertAction
 from ingest.checkpoint import restore_checkpoints
+from ingest.columns import ReadingColumns, decode_batch
 from ingest.deadletters import DeadLetterLimits, DeadLetterQuota
 from ingest.engine import Effects, Engine
 from ingest.errors import InvalidPayload
 from ingest.metrics import Metrics
-from ingest.payload import DEFAULT_LIMITS, Limits, Reading, decode
+from ingest.payload import DEFAULT_LIMITS, Limits, decode
 from ingest.sequence import SeqVerdict, check_seq
 from storage.errors import database_error_code, refused_for_good
 from storage.repositories import alerts as alert_repo
@@ -185,36 +186,48 @@ class BatchProcessor:
     def _handle(self, batch: Sequence[Inbound]) -> BatchResult:
         now = datetime.now(UTC)
         result = BatchResult()
-        decoded, dead = self._decode(batch, now)
-        self._refresh_devices({reading.device_id for _, reading in decoded} - set(self.devices))
-        readings: list[Reading] = []
-        source: dict[int, Inbound] = {}
-        progress: dict[str, DeviceProgress] = {}
+        columns, dead = self._decode(batch, now)
+        self._refresh_devices(set(columns.device_id) - set(self.devices))
+        missing: dict[str, int] = {}  # per device with accepted messages: how many lost
         now_ms = round(now.timestamp() * 1000)
-        for message, reading in decoded:
-            problem = self._device_problem(reading)
+        signal_rows: list[int] = []
+        fix_rows: list[int] = []
+        end_ms = columns.end_ms.tolist()
+        for row, (device, user) in enumerate(zip(columns.device_id, columns.user_id, strict=True)):
+            problem = self._device_problem(device, user)
             if problem is None:  # a wrong clock still numbers its messages: no false gap
-                wrong_time = self._time_problem(reading, now_ms)
-                problem = self._sequence(reading, progress, result, wrong_time is None)
+                ts_ms = columns.ts_ms[row]
+                wrong_time = self._time_problem(ts_ms, end_ms[row], now_ms)
+                problem = self._sequence(
+                    columns, row, missing, result, trusted_ts=wrong_time is None
+                )
                 problem = problem or wrong_time
             if problem is not None:
                 if problem[0] == "duplicate":
                     result.duplicates += 1
                 else:
-                    dead.append(self._dead(message, now, *problem, reading))
+                    message = batch[columns.source[row]]
+                    dead.append(self._dead(message, now, *problem, device, user))
                 continue
-            readings.append(reading)
-            source[id(reading)] = message
-        fixes = [r for r in readings if r.kind == LOC]  # where the wearer is: not a signal
-        readings = [r for r in readings if r.kind != LOC]
-        self._restore({r.user_id for r in readings})
-        effects = self.engine.process(readings, close=not self.hold_windows)
-        for late in effects.late:
-            detail = f"reading time {late.ts_ms} is in a window already stored"
-            dead.append(self._dead(source[id(late)], now, "late", detail, late))
-        result.accepted = len(readings) + len(fixes) - len(effects.late)
+            # a location is where the wearer is, not a signal
+            (fix_rows if columns.kind[row] == LOC else signal_rows).append(row)
+        progress = {
+            device: DeviceProgress(self.last_seq[device], self.last_ts.get(device), lost)
+            for device, lost in missing.items()
+        }
+        fixes = [_fix(columns, row) for row in fix_rows]
+        signal = columns if len(signal_rows) == len(columns) else columns.take(signal_rows)
+        self._restore(set(signal.user_id))
+        effects = self.engine.process(signal, close=not self.hold_windows)
+        for row in effects.late:
+            detail = f"reading time {signal.ts_ms[row]} is in a window already stored"
+            message = batch[signal.source[row]]
+            dead.append(
+                self._dead(message, now, "late", detail, signal.device_id[row], signal.user_id[row])
+            )
+        result.accepted = len(signal) + len(fixes) - len(effects.late)
         result.dead_letters = len(dead)
-        result.reading_time_ms = max((r.end_ms for r in readings), default=0)
+        result.reading_time_ms = int(signal.end_ms.max()) if len(signal) else 0
         result.users = effects.touched
         self.reading_now_ms = max(self.reading_now_ms, result.reading_time_ms)
         self._commit(effects, dead, progress, now, result, fixes=fixes)
@@ -314,24 +327,21 @@ class BatchProcessor:
     # -- steps ----------------------------------------------------------------------
     def _decode(
         self, batch: Sequence[Inbound], now: datetime
-    ) -> tuple[list[tuple[Inbound, Reading]], list[DeadLetterRow]]:
-        decoded, dead = [], []
-        for message in batch:
-            try:
-                decoded.append((message, decode(message.topic, message.payload, self.limits)))
-            except InvalidPayload as error:
-                dead.append(
-                    DeadLetterRow(
-                        now,
-                        _topic(message),
-                        message.payload,
-                        error.reason,
-                        error.detail,
-                        error.device_id,
-                        error.user_id,
-                    )
-                )
-        return decoded, dead
+    ) -> tuple[ReadingColumns, list[DeadLetterRow]]:
+        columns, rejects = decode_batch(batch, self.limits)
+        dead = [
+            DeadLetterRow(
+                now,
+                _topic(batch[reject.source]),
+                batch[reject.source].payload,
+                reject.error.reason,
+                reject.error.detail,
+                reject.error.device_id,
+                reject.error.user_id,
+            )
+            for reject in rejects
+        ]
+        return columns, dead
 
     def _refresh_devices(self, unknown: set[str]) -> None:
         if not unknown:
@@ -350,95 +360,102 @@ class BatchProcessor:
         self.devices = {record.device_id: record for record in records}
         self.engine.placements = {r.device_id: r.placement or "" for r in records}
 
-    def _device_problem(self, reading: Reading) -> tuple[str, str] | None:
-        device = self.devices.get(reading.device_id)
+    def _device_problem(self, device_id: str, user_id: int) -> tuple[str, str] | None:
+        device = self.devices.get(device_id)
         if device is None:
-            return "unknown_device", f"device {reading.device_id!r} is not registered"
+            return "unknown_device", f"device {device_id!r} is not registered"
         if not device.enabled:
-            return "device_disabled", f"device {reading.device_id!r} is disabled"
-        if device.user_id != reading.user_id:
+            return "device_disabled", f"device {device_id!r} is disabled"
+        if device.user_id != user_id:
             return (
                 "device_user_mismatch",
-                f"device {reading.device_id!r} belongs to another user than {reading.user_id}",
+                f"device {device_id!r} belongs to another user than {user_id}",
             )
         return None
 
-    def _time_problem(self, reading: Reading, now_ms: int) -> tuple[str, str] | None:
+    def _time_problem(self, ts_ms: int, end_ms: int, now_ms: int) -> tuple[str, str] | None:
         window = self.receive_window
-        ahead_s = (reading.end_ms - now_ms) / 1000.0
+        ahead_s = (end_ms - now_ms) / 1000.0
         if ahead_s > window.max_ahead_s:
             return (
                 "ts_ahead",
-                f"reading time {_iso(reading.end_ms)} is {ahead_s:.0f} s ahead of the receive "
+                f"reading time {_iso(end_ms)} is {ahead_s:.0f} s ahead of the receive "
                 f"time {_iso(now_ms)} (limit {window.max_ahead_s:g} s): device clock wrong",
             )
-        age_s = (now_ms - reading.ts_ms) / 1000.0
+        age_s = (now_ms - ts_ms) / 1000.0
         if window.max_age_s is not None and age_s > window.max_age_s:
             return (
                 "ts_too_old",
-                f"reading time {_iso(reading.ts_ms)} is {age_s:.0f} s before the receive "
+                f"reading time {_iso(ts_ms)} is {age_s:.0f} s before the receive "
                 f"time (limit {window.max_age_s:g} s)",
             )
         return None
 
     def _sequence(
         self,
-        reading: Reading,
-        progress: dict[str, DeviceProgress],
+        columns: ReadingColumns,
+        row: int,
+        missing: dict[str, int],
         result: BatchResult,
+        *,
         trusted_ts: bool = True,
     ) -> tuple[str, str] | None:
         """Check the device's numbering; None to fold the reading in, else (reason, detail)
         with reason ``duplicate`` (ignored) or a dead letter's. An SOS is always folded in
         (its alert is idempotent on its natural key, so a redelivery has no second one).
         A reading whose ``ts`` is not ``trusted_ts`` may advance the seq, never the ts, and
-        never move the seq back."""
-        device = reading.device_id
+        never move the seq back. ``missing`` counts, per device with an accepted message,
+        the messages its numbering shows were lost."""
+        device, seq, ts_ms = columns.device_id[row], columns.seq[row], columns.ts_ms[row]
         last = self.last_seq.get(device)
-        check = check_seq(last, self.last_ts.get(device), reading.seq, reading.ts_ms)
+        if trusted_ts and last is not None and seq == last + 1:  # the next one: nothing lost
+            self.last_seq[device] = seq
+            last_ts = self.last_ts.get(device)
+            self.last_ts[device] = ts_ms if last_ts is None or ts_ms > last_ts else last_ts
+            missing.setdefault(device, 0)
+            return None
+        check = check_seq(last, self.last_ts.get(device), seq, ts_ms)
         if not trusted_ts and check.verdict in (SeqVerdict.RESET, SeqVerdict.REGRESSION):
             return None  # its newer ts proves nothing: the numbering stays, it is refused
         if check.accepted:
-            self.last_seq[device] = reading.seq
+            self.last_seq[device] = seq
             if trusted_ts:
-                self.last_ts[device] = max(self.last_ts.get(device, reading.ts_ms), reading.ts_ms)
-            before = progress.get(device)
-            missing = check.missing + (before.missing if before else 0)
-            progress[device] = DeviceProgress(reading.seq, self.last_ts.get(device), missing)
+                self.last_ts[device] = max(self.last_ts.get(device, ts_ms), ts_ms)
+            missing[device] = missing.get(device, 0) + check.missing
             if check.missing:
                 result.seq_gaps += check.missing
                 self.loss_log.warn(
                     device,
-                    f"{check.missing} message(s) before seq {reading.seq} never arrived "
+                    f"{check.missing} message(s) before seq {seq} never arrived "
                     "(lost at the broker? see max_queued_messages)",
                 )
             if check.verdict is SeqVerdict.RESET:
                 self.metrics.seq_resets.inc()
-                log.info("device %s: seq counter restarted (%s -> %s)", device, last, reading.seq)
+                log.info("device %s: seq counter restarted (%s -> %s)", device, last, seq)
             elif check.verdict is SeqVerdict.JUMP:
-                log.warning("device %s: seq jumped from %s to %s", device, last, reading.seq)
+                log.warning("device %s: seq jumped from %s to %s", device, last, seq)
             return None
-        if reading.kind == "event" and reading.event == "sos":
+        if columns.kind[row] == "event" and columns.event[row] == "sos":
             return None
         if check.verdict is SeqVerdict.DUPLICATE:
             return "duplicate", ""
         return (
             "seq_regression",
-            f"seq {reading.seq} is not above the device's last seq {last} although its ts is "
+            f"seq {seq} is not above the device's last seq {last} although its ts is "
             "newer: the device numbers messages out of sending order",
         )
 
-    def _dead(
-        self, message: Inbound, now: datetime, reason: str, detail: str, reading: Reading
+    def _dead(  # noqa: PLR0917 - one dead letter's fields
+        self,
+        message: Inbound,
+        now: datetime,
+        reason: str,
+        detail: str,
+        device_id: str,
+        user_id: int,
     ) -> DeadLetterRow:
         return DeadLetterRow(
-            now,
-            _topic(message),
-            message.payload,
-            reason,
-            detail,
-            reading.device_id,
-            reading.user_id,
+            now, _topic(message), message.payload, reason, detail, device_id, user_id
         )
 
     def _restore(self, user_ids: set[int]) -> None:
@@ -458,7 +475,7 @@ class BatchProcessor:
         now: datetime,
         result: BatchResult,
         *,
-        fixes: Sequence[Reading] = (),
+        fixes: Sequence[Fix] = (),
     ) -> None:
         checkpoints = {
             user: (
@@ -491,7 +508,7 @@ class BatchProcessor:
                 result.alerts_opened = _apply_actions(session, effects.actions)
                 save_checkpoints(session, checkpoints, now)
                 advance_devices(session, progress, now)
-                save_latest_fixes(session, [_fix(r) for r in fixes], now)
+                save_latest_fixes(session, list(fixes), now)
 
         self._retrying("write", write, permanent_fails=True)
         self.metrics.batches.inc()
@@ -586,7 +603,13 @@ def _topic(message: Inbound) -> str | None:
     return None if message.topic is None else message.topic[:255]
 
 
-def _fix(reading: Reading) -> Fix:
-    """A decoded ``loc`` reading (values [lat, lon, acc_m or NaN]) as a location fix."""
-    lat, lon, acc_m = (float(v) for v in reading.values[:3])
-    return Fix(reading.user_id, reading.ts_ms, lat, lon, None if math.isnan(acc_m) else acc_m)
+def _fix(columns: ReadingColumns, row: int) -> Fix:
+    """A decoded ``loc`` row (values [lat, lon, acc_m or NaN]) as a location fix."""
+    lat, lon, acc_m = (float(v) for v in columns.values_of(row)[:3])
+    return Fix(
+        columns.user_id[row],
+        columns.ts_ms[row],
+        lat,
+        lon,
+        None if math.isnan(acc_m) else acc_m,
+    )

@@ -9,6 +9,8 @@ for one it cannot read (:mod:`ingest.checkpoint` then starts the user afresh).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,48 @@ from detectors import (
     state_to_json,
 )
 from detectors.serialize import StateMismatch, Upgrade, upgrade_state
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_PLAIN = frozenset({type(None), bool, int, str, float})
+isfinite = math.isfinite
+
+
+def _flat_state_json(state: Any) -> dict[str, Any]:
+    """``state_to_json(state)`` (the same dict) without its generic walk when every field
+    is None, a bool, an int, a str, a finite float, a tuple of those or a dataclass of
+    those (fall, rule and stress states); anything else is left to ``state_to_json``."""
+    out = _flat(state)
+    return state_to_json(state) if out is None else out
+
+
+def _flat(state: Any) -> dict[str, Any] | None:
+    names = _FIELDS.get(type(state))
+    if names is None:
+        names = _FIELDS[type(state)] = tuple(f.name for f in dataclasses.fields(state))
+    values = state.__dict__
+    if tuple(values) != names:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        kind = type(value)
+        if kind is tuple:
+            if not all(type(v) in _PLAIN and (type(v) is not float or isfinite(v)) for v in value):
+                return None
+            out[name] = list(value)
+            continue
+        if kind not in _PLAIN:
+            if not hasattr(kind, "__dataclass_fields__"):
+                return None
+            nested = _flat(value)
+            if nested is None:
+                return None
+            out[name] = nested
+            continue
+        if kind is float and not isfinite(value):
+            return None
+        out[name] = value
+    return out
+
 
 _I64 = np.int64
 _F64 = np.float64
@@ -147,9 +191,9 @@ class UserState:
             },
             "beat_source_ms": self.beat_source_ms,
             "last_hr_bpm": self.last_hr_bpm,
-            "rules": state_to_json(self.rules),
-            "stress": state_to_json(self.stress),
-            "fall": state_to_json(self.fall),
+            "rules": _flat_state_json(self.rules),
+            "stress": _flat_state_json(self.stress),
+            "fall": _flat_state_json(self.fall),
         }
 
     @classmethod

@@ -35,7 +35,9 @@ def test_real_strips_get_the_verdict_of_their_class() -> None:
     assert outcomes["N"].count("N") >= 4 and "A" not in outcomes["N"], outcomes
     assert outcomes["A"].count("A") >= 4, outcomes
     assert outcomes["O"].count("A") <= 1, outcomes
-    assert outcomes["~"].count("~") >= 3, outcomes
+    # ~: the annotators' "too noisy" strips often hold a readable stretch of 8+ clean
+    # intervals (64 of the 100 get a verdict since issue 16, README "Real ECG")
+    assert outcomes["~"].count("~") >= 2, outcomes
 
 
 def test_evaluation_runs_on_a_small_subset_with_record_wise_folds(

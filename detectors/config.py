@@ -292,10 +292,10 @@ class DetectorConfig:
     spectrum_resample_hz: float = 4.0
 
     # rhythm (logistic model; fitted by python -m detectors.fit.fit_rhythm)
-    rhythm_weights: tuple[float, ...] = (4.4321, 2.1269, -0.0, 61.9832, -7.4425, -5.8627)
-    rhythm_bias: float = 8.1191
-    rhythm_atrial_weights: tuple[float, ...] = (0.5005, -4.8909, -0.301, 3.7145, -0.412)
-    rhythm_atrial_bias: float = 0.8782
+    rhythm_weights: tuple[float, ...] = (4.4887, 1.8867, -0.0, 58.8269, -7.0338, -5.7353)
+    rhythm_bias: float = 8.4132
+    rhythm_atrial_weights: tuple[float, ...] = (0.4738, -4.9259, -0.3304, 3.4407, -0.3243)
+    rhythm_atrial_bias: float = 1.0539
     rhythm_threshold: float = 0.5
 
     # stress

@@ -36,6 +36,7 @@ from detectors import (
     sos_action,
     stress_step,
 )
+from detectors.beats import MIN_SEGMENT_S
 from detectors.rhythm import ATRIAL_FEATURES
 from ingest.payload import Reading
 from ingest.userstate import UserState, WaveBuffer
@@ -237,10 +238,14 @@ class Engine:
             self._extract(user, reading.kind)
 
     def _extract(self, user: UserState, kind: str) -> None:
-        """Beats of the buffered segment; a segment too short or too noisy to trust marks
-        its windows so that they give no rhythm verdict (never a false one)."""
+        """Beats of the buffered segment; a segment too noisy to trust marks its window so
+        that it gives no rhythm verdict (never a false one). A fragment shorter than the
+        detectors need (e.g. the last 0.3 s of a 60.3 s strip) adds no beats and leaves the
+        window to the segments it holds."""
         buffer = user.waves.pop(kind, None)
         if buffer is None or self._better_source(user, kind, buffer.start_ms):
+            return
+        if buffer.duration_s < MIN_SEGMENT_S:
             return
         extract = beats_from_ecg if kind == "ecg" else beats_from_ppg
         try:

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from detectors import DetectorConfig, beats_from_ecg, beats_from_ppg
+from detectors.beats import MIN_SEGMENT_S
 from ingest.userstate import UserState, WaveBuffer
 
 #: Beat sources of a user, most direct first: the device's own RR intervals, then beats
@@ -74,10 +75,14 @@ class WaveformBeats:
             self.extract(user, kind)
 
     def extract(self, user: UserState, kind: str) -> None:
-        """Beats of the buffered segment; a segment too short or too noisy to trust marks
-        its windows so that they give no rhythm verdict (never a false one)."""
+        """Beats of the buffered segment; a segment too noisy to trust marks its windows so
+        that they give no rhythm verdict (never a false one). A fragment shorter than the
+        detectors need (e.g. the last 0.3 s of a 60.3 s strip) adds no beats and leaves the
+        window to the segments it holds."""
         buffer = user.waves.pop(kind, None)
         if buffer is None or self.better_source(user, kind, buffer.start_ms):
+            return
+        if buffer.duration_s < MIN_SEGMENT_S:
             return
         extract = beats_from_ecg if kind == "ecg" else beats_from_ppg
         try:

@@ -109,8 +109,24 @@ def load_strips(data: Path, per_class: int | None = None, seed: int = SEED) -> l
             take = min(per_class, len(of_class))
             chosen += [of_class[i] for i in rng.choice(len(of_class), take, replace=False)]
         records = sorted(chosen)
+    return load_records(data, records)
+
+
+def load_records(data: Path, records: Sequence[str]) -> list[Strip]:
+    """The named strips of ``data/cinc2017-dev`` with their labels.
+
+    Raises FileNotFoundError naming the missing reference file, KeyError naming a record
+    that ``REFERENCE.csv`` does not list.
+    """
+    folder = data / DATASET
+    reference = folder / "REFERENCE.csv"
+    if not reference.is_file():
+        raise FileNotFoundError(f"{reference} not found: --data must hold {DATASET}/")
+    labels = dict(line.split(",") for line in reference.read_text().split())
     strips = []
     for record in records:
+        if record not in labels:
+            raise KeyError(f"record {record!r} is not in {reference}")
         signal = wfdb.rdrecord(str(folder / record))
         strips.append(
             Strip(record, labels[record], signal.p_signal[:, 0].astype(np.float64), signal.fs)

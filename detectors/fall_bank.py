@@ -163,11 +163,16 @@ class FallBank:
         self._check(slot)
         next_ms = float(self._next_ms[slot])
         g = self._gravity[slot]
-        return _replace(
+        fresh = _replace(
             self._states[slot],
             next_ms=None if math.isnan(next_ms) else next_ms,
             gravity_g=(float(g[0]), float(g[1]), float(g[2])),
         )
+        # keep the fresh copy (the arrays still rule next_ms and gravity): a caller that
+        # holds on to it, as the engine does in ``UserState.fall``, shares it with the bank
+        # instead of doubling every user's fall state in memory
+        self._states[slot] = fresh
+        return fresh
 
     def set(self, slot: int, state: FallState) -> None:
         """Put ``state`` in the slot (restore from a checkpoint, result of a scalar step)."""

@@ -18,7 +18,9 @@ Quality index (0..1) = min(bSQI, tSQI) × share of plausible intervals, where
   template (±50 ms around R for ECG, ±250 ms around the systolic peak for PPG;
   template matching after Orphanidou et al. 2015, IEEE J Biomed Health Inform
   19:832-838). Both are rhythm-agnostic, so an irregular (AF) but clean signal passes;
-- plausible share: intervals within 250-2500 ms (DESIGN.md).
+- plausible share: intervals within 250-2500 ms, the physiologically possible RR range
+  of ``DetectorConfig.rr_min_ms``/``rr_max_ms`` (``docs/architecture.md``, "Payload
+  contract", plausibility bounds).
 
 ``quality_ok`` requires quality ≥ ``QUALITY_MIN`` (0.8, calibrated on seeded synthetic
 windows, see ``tests/detectors/test_beats.py``: clean ≈ 1.0, noise of 1/3 the R-wave or

@@ -32,12 +32,15 @@ from ingest.payload import (
     decode,
 )
 from ingest.topics import DEVICE_ID, USER_ID_MAX, parse_topic
+from vocabulary import PayloadKind
 
 _I64 = np.int64
 _F64 = np.float64
 _FLOAT = float
 _NUMBERS = frozenset({int, float})  # JSON numbers (bool is a type of its own)
 _EMPTY = np.empty(0, dtype=_F64)
+#: Kinds with a fast path (accelerometer, RR intervals); every other goes per message.
+_FAST_KINDS = (PayloadKind.ACCEL, PayloadKind.RR)
 
 
 @dataclass(slots=True)
@@ -188,7 +191,7 @@ class _Builder:
         )
 
     def _xyz(self, total: int, fast_xyz: np.ndarray | None) -> np.ndarray:
-        slow = [r for r in self.rows if isinstance(r, Reading) and r.kind == "accel"]
+        slow = [r for r in self.rows if isinstance(r, Reading) and r.kind == PayloadKind.ACCEL]
         if not slow:  # only fast-path rows (or none)
             return fast_xyz if fast_xyz is not None else np.empty((0, 3), dtype=_F64)
         out = np.empty((total, 3), dtype=_F64)
@@ -199,7 +202,7 @@ class _Builder:
                 out[at : at + r.n] = fast_xyz[fast_at : fast_at + r.n]
                 fast_at += r.n
                 at += r.n
-            elif isinstance(r, Reading) and r.kind == "accel":
+            elif isinstance(r, Reading) and r.kind == PayloadKind.ACCEL:
                 out[at : at + r.x.size] = np.column_stack((r.x, r.y, r.z))
                 at += r.x.size
         return out
@@ -227,7 +230,7 @@ class _FastAccel:
     x: list[Any]
     y: list[Any]
     z: list[Any]
-    kind: ClassVar[str] = "accel"
+    kind: ClassVar[str] = PayloadKind.ACCEL.value  # plain str, as decoded rows hold
     event: ClassVar[str] = ""
     end_ms: ClassVar[int] = -1  # computed for all fast rows at once
     values: ClassVar[np.ndarray] = np.empty(0, dtype=_F64)
@@ -250,7 +253,7 @@ class _FastRR:
     rr: list[Any]
     values: np.ndarray = field(default_factory=lambda: _EMPTY)
     end_ms: int = 0
-    kind: ClassVar[str] = "rr"
+    kind: ClassVar[str] = PayloadKind.RR.value
     event: ClassVar[str] = ""
     fs_hz: ClassVar[float] = 0.0
     x: ClassVar[tuple[()]] = ()
@@ -321,7 +324,7 @@ def _split(
             obj.get("ts"),
         )
         if not (
-            kind in ("accel", "rr")  # a tuple: an unhashable kind is just not equal
+            kind in _FAST_KINDS  # a tuple: an unhashable kind is just not equal
             and type(v) is int
             and v == 1
             and type(user) is int
@@ -336,7 +339,7 @@ def _split(
         ):
             slow.append(source)
             continue
-        if kind == "rr":
+        if kind == PayloadKind.RR:
             values = obj.get("rr_ms")
             if type(values) is list and 0 < len(values) <= max_samples:
                 rr.append(_FastRR(source, user, device, seq, ts, values))

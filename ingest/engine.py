@@ -37,6 +37,7 @@ from ingest.payload import Reading
 from ingest.userstate import UserState
 from ingest.waveforms import BEAT_SOURCES, WaveformBeats, add_beats, note_beat_source
 from ingest.waveforms import window_end as _window_end
+from vocabulary import DeviceEvent, PayloadKind, ReadingType
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ class Engine:
         state = self.state
         for row, (user_id, kind) in enumerate(zip(columns.user_id, columns.kind, strict=True)):
             user = state(user_id)
-            if kind == "accel":
+            if kind == PayloadKind.ACCEL:
                 taken = self._accel(user, row, accel, effects, scratch)
             else:
                 taken = self._ingest(user, row, effects, scratch)
@@ -250,7 +251,7 @@ class Engine:
     def _ingest(self, user: UserState, row: int, effects: Effects, scratch: _BatchScratch) -> bool:
         c = scratch.columns
         kind = c.kind[row]
-        if kind == "event":
+        if kind == PayloadKind.EVENT:
             return self._event(user, row, effects, scratch)
         end_ms = int(c.end_ms[row])
         if end_ms <= user.closed_until_ms:
@@ -260,10 +261,10 @@ class Engine:
             note_beat_source(user, kind, end_ms)
         values = c.values_of(row)
         ts_ms = c.ts_ms[row]
-        if kind == "rr":
+        if kind == PayloadKind.RR:
             beat_ms = ts_ms + np.concatenate(([0.0], np.cumsum(values[1:])))
             add_beats(user, np.round(beat_ms).astype(np.int64), values)
-        elif kind == "hr":
+        elif kind == PayloadKind.HR:
             at_ms = ts_ms + np.round(np.arange(values.size) * 1000.0 / float(c.fs_hz[row]))
             keep = at_ms > user.closed_until_ms
             user.add_hr(at_ms[keep].astype(np.int64), values[keep])
@@ -409,22 +410,22 @@ class Engine:
         c = scratch.columns
         ts_ms, event = c.ts_ms[row], c.event[row]
         end = _window_end(ts_ms, self.config.window_ms)
-        if event == "sos":
+        if event == DeviceEvent.SOS:
             hr = None if user.last_hr_bpm is None else round(user.last_hr_bpm)
             effects.actions.append((user.user_id, sos_action(ts_ms, hr)))
             if end > user.closed_until_ms:
-                user.extras_for(end).reading_type = "emergency"
+                user.extras_for(end).reading_type = ReadingType.EMERGENCY
             else:  # the window is stored already: the SOS gets a row of its own
                 effects.summaries.append(
-                    WindowSummary(user.user_id, end, hr, None, None, None, "emergency")
+                    WindowSummary(user.user_id, end, hr, None, None, None, ReadingType.EMERGENCY)
                 )
-        elif event == "cancel":
+        elif event == DeviceEvent.CANCEL:
             self._fold_runs([user.user_id], scratch)  # the chunks before the cancel first
             self.falls.cancel(self._slots[user.user_id], ts_ms)
-        elif end > user.closed_until_ms:  # manual
+        elif end > user.closed_until_ms:  # DeviceEvent.MANUAL
             extras = user.extras_for(end)
-            if extras.reading_type == "automatic":
-                extras.reading_type = "manual"
+            if extras.reading_type == ReadingType.AUTOMATIC:
+                extras.reading_type = ReadingType.MANUAL
         else:
             effects.late.append(row)
             return False
@@ -457,7 +458,7 @@ class Engine:
                     hr_bpm=user.hr_bpm[hr_ends == end],
                     activity_g=extras.activity_g if extras else float("nan"),
                     trusted=not (extras and extras.untrusted),
-                    reading_type=extras.reading_type if extras else "automatic",
+                    reading_type=extras.reading_type if extras else ReadingType.AUTOMATIC,
                     atrial=extras.atrial if extras else (),
                 )
             )
@@ -505,7 +506,7 @@ class Engine:
         )
         user.rules, actions = rules_step(user.rules, verdict, self.config.detector)
         effects.actions.extend((user.user_id, action) for action in actions)
-        if not has_hr and window.reading_type == "automatic" and window.trusted:
+        if not has_hr and window.reading_type == ReadingType.AUTOMATIC and window.trusted:
             return []  # accelerometer only: nothing for healthReadings (an unreadable
             # waveform still gets its row: arrhythmiaDetected NULL, "could not judge")
         return [

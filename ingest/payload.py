@@ -8,6 +8,7 @@ line, are the trace file format, so this decoder also reads traces.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +18,10 @@ import orjson
 from detectors import DEFAULT
 from ingest.errors import InvalidPayload
 from ingest.topics import DEVICE_ID, KINDS, USER_ID_MAX, Topic, parse_topic
+from vocabulary import DeadLetterReason, DeviceEvent, PayloadKind
 
-EVENTS = frozenset({"sos", "cancel", "manual"})
+#: The ``event`` values of an ``event`` payload, as plain strings (sorted in messages).
+EVENTS: frozenset[str] = frozenset(event.value for event in DeviceEvent)
 #: Epoch ms accepted for ``ts``: 2001-09-09 .. 2286-11-20, i.e. 13 digits.
 TS_MIN_MS, TS_MAX_MS = 1_000_000_000_000, 9_999_999_999_999
 #: ``devices.lastSeq`` is a signed BIGINT: a larger seq could never be committed.
@@ -29,11 +32,11 @@ SEQ_MAX = 2**63 - 1
 class Limits:
     """Bounds a payload must respect.
 
-    RR 250–2500 ms and HR 20–250 bpm are the physiologically possible range of DESIGN.md,
-    taken from the one source the detectors use too (:class:`detectors.DetectorConfig`
-    ``rr_min_ms``/``rr_max_ms`` and ``hr_plausible_min_bpm``/``hr_plausible_max_bpm``,
-    where their references are cited). Accel is
-    bounded by the ±16 g full scale of common wearable IMUs (e.g. Bosch BMI270,
+    RR 250–2500 ms and HR 20–250 bpm are the physiologically possible range of
+    ``docs/architecture.md`` ("Payload contract"), taken from the one source the detectors
+    use too (:class:`detectors.DetectorConfig` ``rr_min_ms``/``rr_max_ms`` and
+    ``hr_plausible_min_bpm``/``hr_plausible_max_bpm``, where their references are cited).
+    Accel is bounded by the ±16 g full scale of common wearable IMUs (e.g. Bosch BMI270,
     ST LSM6DSO). Sampling rates: accel 25–200 Hz (the fall detector's range); PPG/ECG
     25–1000 Hz.
     """
@@ -75,7 +78,7 @@ class Reading:
     @property
     def end_ms(self) -> int:
         """Reading time of the last sample (for rr: the last beat)."""
-        if self.kind == "rr":
+        if self.kind == PayloadKind.RR:
             return self.ts_ms + round(float(self.values[1:].sum()))
         n = max(len(self.values), len(self.x))
         if self.fs_hz > 0 and n > 1:
@@ -93,7 +96,7 @@ def decode(topic: str | None, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Re
     user = parsed_topic.user_id if parsed_topic else None
     if len(raw) > limits.max_bytes:
         raise InvalidPayload(
-            "too_large",
+            DeadLetterReason.TOO_LARGE,
             f"{len(raw)} bytes, limit {limits.max_bytes}",
             device_id=device,
             user_id=user,
@@ -101,7 +104,9 @@ def decode(topic: str | None, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Re
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise InvalidPayload("not_json", str(error), device_id=device, user_id=user) from None
+        raise InvalidPayload(
+            DeadLetterReason.NOT_JSON, str(error), device_id=device, user_id=user
+        ) from None
     return decode_object(obj, parsed_topic, limits)
 
 
@@ -110,33 +115,36 @@ def decode_object(obj: Any, topic: Topic | None, limits: Limits = DEFAULT_LIMITS
     device_hint = topic.device_id if topic else None
     user_hint = topic.user_id if topic else None
 
-    def fail(reason: str, detail: str) -> InvalidPayload:
+    def fail(reason: DeadLetterReason, detail: str) -> InvalidPayload:
         return InvalidPayload(reason, detail, device_id=device_hint, user_id=user_hint)
 
     if not isinstance(obj, dict):
-        raise fail("wrong_type", f"payload is a JSON {type(obj).__name__}, expected an object")
+        raise fail(
+            DeadLetterReason.WRONG_TYPE,
+            f"payload is a JSON {type(obj).__name__}, expected an object",
+        )
     version = obj.get("v")
     if version != 1 or isinstance(version, bool):
-        raise fail("wrong_version", f"v is {version!r}, this pipeline reads v=1")
+        raise fail(DeadLetterReason.WRONG_VERSION, f"v is {version!r}, this pipeline reads v=1")
     user = _integer(obj, "user", fail)
     device = obj.get("device")
     if not isinstance(device, str) or not DEVICE_ID.fullmatch(device):
-        raise fail("wrong_type", f"device {device!r} is not a device id string")
+        raise fail(DeadLetterReason.WRONG_TYPE, f"device {device!r} is not a device id string")
     seq = _integer(obj, "seq", fail)
     ts_ms = _integer(obj, "ts", fail)
     kind = obj.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:  # a list or dict is unhashable
-        raise fail("wrong_type", f"kind {kind!r} is not one of {sorted(KINDS)}")
+        raise fail(DeadLetterReason.WRONG_TYPE, f"kind {kind!r} is not one of {sorted(KINDS)}")
     if not (0 < user <= USER_ID_MAX and 0 <= seq <= SEQ_MAX):
         raise fail(
-            "impossible_value",
+            DeadLetterReason.IMPOSSIBLE_VALUE,
             f"user {user} / seq {seq} outside 1..{USER_ID_MAX} / 0..{SEQ_MAX}",
         )
     if not TS_MIN_MS <= ts_ms <= TS_MAX_MS:
-        raise fail("impossible_value", f"ts {ts_ms} is not epoch milliseconds")
+        raise fail(DeadLetterReason.IMPOSSIBLE_VALUE, f"ts {ts_ms} is not epoch milliseconds")
     if topic is not None and (topic.user_id, topic.device_id, topic.kind) != (user, device, kind):
         raise fail(
-            "topic_mismatch",
+            DeadLetterReason.TOPIC_MISMATCH,
             f"topic says user {topic.user_id} device {topic.device_id!r} kind {topic.kind!r}, "
             f"payload says user {user} device {device!r} kind {kind!r}",
         )
@@ -152,7 +160,7 @@ _Header = tuple[int, str, int, int, str]
 def _event(obj: dict[str, Any], header: _Header, fail: Any, limits: Limits) -> Reading:
     event = obj.get("event")
     if not isinstance(event, str) or event not in EVENTS:
-        raise fail("wrong_type", f"event {event!r} is not one of {sorted(EVENTS)}")
+        raise fail(DeadLetterReason.WRONG_TYPE, f"event {event!r} is not one of {sorted(EVENTS)}")
     return Reading(*header, event=str(event))
 
 
@@ -181,7 +189,10 @@ def _accel(obj: dict[str, Any], header: _Header, fail: Any, limits: Limits) -> R
         return Reading(*header, fs_hz=fs, x=xyz[0], y=xyz[1], z=xyz[2])
     x, y, z = (_samples(obj, axis, fail, limits) for axis in ("x", "y", "z"))
     if not len(x) == len(y) == len(z):
-        raise fail("wrong_type", f"x, y, z have {len(x)}, {len(y)}, {len(z)} samples, not equal")
+        raise fail(
+            DeadLetterReason.WRONG_TYPE,
+            f"x, y, z have {len(x)}, {len(y)}, {len(z)} samples, not equal",
+        )
     for name, axis in (("x", x), ("y", y), ("z", z)):
         _within(axis, name, -limits.accel_max_g, limits.accel_max_g, fail)
     return Reading(*header, fs_hz=fs, x=x, y=y, z=z)
@@ -222,71 +233,81 @@ def _loc(obj: dict[str, Any], header: _Header, fail: Any, limits: Limits) -> Rea
             numbers.append(float("nan"))
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise fail("wrong_type", f"{key} {value!r} is not a number")
+            raise fail(DeadLetterReason.WRONG_TYPE, f"{key} {value!r} is not a number")
         if not low <= float(value) <= high:  # NaN fails this too
-            raise fail("impossible_value", f"{key} {value} outside {low:g}..{high:g}")
+            raise fail(
+                DeadLetterReason.IMPOSSIBLE_VALUE, f"{key} {value} outside {low:g}..{high:g}"
+            )
         numbers.append(float(value))
     return Reading(*header, values=np.array(numbers, dtype=np.float64))
 
 
-_BODY_DECODERS = {
-    "loc": _loc,
-    "event": _event,
-    "rr": _rr,
-    "hr": _hr,
-    "ppg": _wave,
-    "ecg": _wave,
-    "accel": _accel,
+#: The body decoder of each payload kind (keys compare equal to the decoded ``kind``).
+_BODY_DECODERS: dict[str, Callable[[dict[str, Any], _Header, Any, Limits], Reading]] = {
+    PayloadKind.LOC: _loc,
+    PayloadKind.EVENT: _event,
+    PayloadKind.RR: _rr,
+    PayloadKind.HR: _hr,
+    PayloadKind.PPG: _wave,
+    PayloadKind.ECG: _wave,
+    PayloadKind.ACCEL: _accel,
 }
 
 
 def _integer(obj: dict[str, Any], key: str, fail: Any) -> int:
     value = obj.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise fail("wrong_type", f"{key} is {value!r}, expected an integer")
+        raise fail(DeadLetterReason.WRONG_TYPE, f"{key} is {value!r}, expected an integer")
     return value
 
 
 def _rate(obj: dict[str, Any], bounds: tuple[float, float], fail: Any) -> float:
     fs = obj.get("fs")
     if not isinstance(fs, int | float) or isinstance(fs, bool):
-        raise fail("wrong_type", f"fs is {fs!r}, expected a sampling rate in Hz")
+        raise fail(DeadLetterReason.WRONG_TYPE, f"fs is {fs!r}, expected a sampling rate in Hz")
     if not math.isfinite(fs):
-        raise fail("non_finite", f"fs is {fs!r}")
+        raise fail(DeadLetterReason.NON_FINITE, f"fs is {fs!r}")
     if not bounds[0] <= fs <= bounds[1]:
-        raise fail("impossible_value", f"fs {fs} Hz outside {bounds[0]:g}–{bounds[1]:g} Hz")
+        raise fail(
+            DeadLetterReason.IMPOSSIBLE_VALUE, f"fs {fs} Hz outside {bounds[0]:g}–{bounds[1]:g} Hz"
+        )
     return float(fs)
 
 
 def _samples(obj: dict[str, Any], key: str, fail: Any, limits: Limits) -> np.ndarray:
     value = obj.get(key)
     if not isinstance(value, list) or not value:
-        raise fail("wrong_type", f"{key} must be a non-empty array of numbers")
+        raise fail(DeadLetterReason.WRONG_TYPE, f"{key} must be a non-empty array of numbers")
     if len(value) > limits.max_samples:
-        raise fail("too_large", f"{key} has {len(value)} samples, limit {limits.max_samples}")
+        raise fail(
+            DeadLetterReason.TOO_LARGE,
+            f"{key} has {len(value)} samples, limit {limits.max_samples}",
+        )
     types = set(map(type, value))
     if types == _FLOAT_ONLY:  # JSON floats: always a flat float64 array
         array = np.array(value, dtype=np.float64)
         if not np.isfinite(array).all():
-            raise fail("non_finite", f"{key} holds a non-finite value")
+            raise fail(DeadLetterReason.NON_FINITE, f"{key} holds a non-finite value")
         return array
     if types == _INT_ONLY:  # JSON integers: int64 unless too large (then the slow path)
         ints = np.array(value)
         if ints.dtype == np.int64:
             return ints.astype(np.float64)
     if bool in types:
-        raise fail("wrong_type", f"{key} holds a boolean, expected only numbers")
+        raise fail(DeadLetterReason.WRONG_TYPE, f"{key} holds a boolean, expected only numbers")
     try:
         array = np.array(value)
     except (ValueError, OverflowError):
-        raise fail("wrong_type", f"{key} is not a flat array of numbers") from None
+        raise fail(DeadLetterReason.WRONG_TYPE, f"{key} is not a flat array of numbers") from None
     if array.ndim != 1:
-        raise fail("wrong_type", f"{key} is nested, expected a flat array of numbers")
+        raise fail(
+            DeadLetterReason.WRONG_TYPE, f"{key} is nested, expected a flat array of numbers"
+        )
     if array.dtype.kind not in "iuf":
-        raise fail("wrong_type", f"{key} holds something other than numbers")
+        raise fail(DeadLetterReason.WRONG_TYPE, f"{key} holds something other than numbers")
     array = array.astype(np.float64, copy=False)
     if not np.isfinite(array).all():
-        raise fail("non_finite", f"{key} holds a non-finite value")
+        raise fail(DeadLetterReason.NON_FINITE, f"{key} holds a non-finite value")
     return array
 
 
@@ -297,6 +318,6 @@ def _within(array: np.ndarray, key: str, low: float, high: float, fail: Any) -> 
     if bad.any():
         first = float(array[np.argmax(bad)])
         raise fail(
-            "impossible_value",
+            DeadLetterReason.IMPOSSIBLE_VALUE,
             f"{key} value {first:g} outside the possible range {low:g}–{high:g}",
         )

@@ -53,6 +53,7 @@ from storage.repositories.ingest import (
 )
 from storage.repositories.locations import LOC, Fix, save_latest_fixes
 from storage.types import utc_from_ms
+from vocabulary import DeadLetterReason, DeviceEvent, PayloadKind
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -203,7 +204,7 @@ class BatchProcessor:
                 )
                 problem = problem or wrong_time
             if problem is not None:
-                if problem[0] == "duplicate":
+                if problem[0] == DeadLetterReason.DUPLICATE:
                     result.duplicates += 1
                 else:
                     message = batch[columns.source[row]]
@@ -223,7 +224,14 @@ class BatchProcessor:
             detail = f"reading time {signal.ts_ms[row]} is in a window already stored"
             message = batch[signal.source[row]]
             dead.append(
-                self._dead(message, now, "late", detail, signal.device_id[row], signal.user_id[row])
+                self._dead(
+                    message,
+                    now,
+                    DeadLetterReason.LATE,
+                    detail,
+                    signal.device_id[row],
+                    signal.user_id[row],
+                )
             )
         result.accepted = len(signal) + len(fixes) - len(effects.late)
         result.dead_letters = len(dead)
@@ -262,7 +270,7 @@ class BatchProcessor:
             now,
             _topic(message),
             message.payload,
-            "db_refused",
+            DeadLetterReason.DB_REFUSED,
             f"the database refused this message's effects for good ({detail})",
             device,
             user,
@@ -360,32 +368,34 @@ class BatchProcessor:
         self.devices = {record.device_id: record for record in records}
         self.engine.placements = {r.device_id: r.placement or "" for r in records}
 
-    def _device_problem(self, device_id: str, user_id: int) -> tuple[str, str] | None:
+    def _device_problem(self, device_id: str, user_id: int) -> tuple[DeadLetterReason, str] | None:
         device = self.devices.get(device_id)
         if device is None:
-            return "unknown_device", f"device {device_id!r} is not registered"
+            return DeadLetterReason.UNKNOWN_DEVICE, f"device {device_id!r} is not registered"
         if not device.enabled:
-            return "device_disabled", f"device {device_id!r} is disabled"
+            return DeadLetterReason.DEVICE_DISABLED, f"device {device_id!r} is disabled"
         if device.user_id != user_id:
             return (
-                "device_user_mismatch",
+                DeadLetterReason.DEVICE_USER_MISMATCH,
                 f"device {device_id!r} belongs to another user than {user_id}",
             )
         return None
 
-    def _time_problem(self, ts_ms: int, end_ms: int, now_ms: int) -> tuple[str, str] | None:
+    def _time_problem(
+        self, ts_ms: int, end_ms: int, now_ms: int
+    ) -> tuple[DeadLetterReason, str] | None:
         window = self.receive_window
         ahead_s = (end_ms - now_ms) / 1000.0
         if ahead_s > window.max_ahead_s:
             return (
-                "ts_ahead",
+                DeadLetterReason.TS_AHEAD,
                 f"reading time {_iso(end_ms)} is {ahead_s:.0f} s ahead of the receive "
                 f"time {_iso(now_ms)} (limit {window.max_ahead_s:g} s): device clock wrong",
             )
         age_s = (now_ms - ts_ms) / 1000.0
         if window.max_age_s is not None and age_s > window.max_age_s:
             return (
-                "ts_too_old",
+                DeadLetterReason.TS_TOO_OLD,
                 f"reading time {_iso(ts_ms)} is {age_s:.0f} s before the receive "
                 f"time (limit {window.max_age_s:g} s)",
             )
@@ -399,7 +409,7 @@ class BatchProcessor:
         result: BatchResult,
         *,
         trusted_ts: bool = True,
-    ) -> tuple[str, str] | None:
+    ) -> tuple[DeadLetterReason, str] | None:
         """Check the device's numbering; None to fold the reading in, else (reason, detail)
         with reason ``duplicate`` (ignored) or a dead letter's. An SOS is always folded in
         (its alert is idempotent on its natural key, so a redelivery has no second one).
@@ -435,12 +445,12 @@ class BatchProcessor:
             elif check.verdict is SeqVerdict.JUMP:
                 log.warning("device %s: seq jumped from %s to %s", device, last, seq)
             return None
-        if columns.kind[row] == "event" and columns.event[row] == "sos":
+        if columns.kind[row] == PayloadKind.EVENT and columns.event[row] == DeviceEvent.SOS:
             return None
         if check.verdict is SeqVerdict.DUPLICATE:
-            return "duplicate", ""
+            return DeadLetterReason.DUPLICATE, ""
         return (
-            "seq_regression",
+            DeadLetterReason.SEQ_REGRESSION,
             f"seq {seq} is not above the device's last seq {last} although its ts is "
             "newer: the device numbers messages out of sending order",
         )
@@ -499,7 +509,9 @@ class BatchProcessor:
         stored, dropped = self.quota.admit(dead)
         for row in dropped:
             self.metrics.dead_letters_dropped.labels(row.reason).inc()
-            self.dead_log.warn("over_quota", f"device {row.device_id!r}: {row.reason} not stored")
+            self.dead_log.warn(
+                DeadLetterReason.OVER_QUOTA, f"device {row.device_id!r}: {row.reason} not stored"
+            )
 
         def write() -> None:
             with self.sessions.begin() as session:

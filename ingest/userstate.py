@@ -24,6 +24,7 @@ from detectors import (
     state_to_json,
 )
 from detectors.serialize import StateMismatch, Upgrade, upgrade_state
+from vocabulary import ReadingType
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _PLAIN = frozenset({type(None), bool, int, str, float})
@@ -90,7 +91,8 @@ class WindowExtras:
     accel_sum_g: float = 0.0
     accel_sumsq_g2: float = 0.0
     untrusted: bool = False  # some beats came from a waveform too noisy to trust
-    reading_type: str = "automatic"  # manual / emergency when the user asked or pressed SOS
+    #: manual / emergency when the user asked for a reading or pressed SOS
+    reading_type: str = ReadingType.AUTOMATIC
     ecg_segments: int = 0  # trusted raw ECG segments whose beats are filed in the window
     atrial: tuple[float, ...] = ()  # their atrial-activity features, kept for one segment only
 

@@ -12,10 +12,11 @@ import numpy as np
 from detectors import DetectorConfig, beats_from_ecg, beats_from_ppg
 from detectors.beats import MIN_SEGMENT_S
 from ingest.userstate import UserState, WaveBuffer
+from vocabulary import PayloadKind
 
 #: Beat sources of a user, most direct first: the device's own RR intervals, then beats
 #: detected in ECG, then in PPG.
-BEAT_SOURCES = ("rr", "ecg", "ppg")
+BEAT_SOURCES = (PayloadKind.RR, PayloadKind.ECG, PayloadKind.PPG)
 
 
 def window_end(at_ms: int, window_ms: int) -> int:
@@ -84,7 +85,7 @@ class WaveformBeats:
             return
         if buffer.duration_s < MIN_SEGMENT_S:
             return
-        extract = beats_from_ecg if kind == "ecg" else beats_from_ppg
+        extract = beats_from_ecg if kind == PayloadKind.ECG else beats_from_ppg
         try:
             beats = extract(buffer.samples, buffer.fs_hz, buffer.start_ms, self.detector)
         except ValueError:  # DetectorError: e.g. shorter than the detectors need
@@ -99,7 +100,7 @@ class WaveformBeats:
             # to that window's start) so one strip feeds one verdict
             filed_ms = np.maximum(beats.beat_ms[1:], end - window_ms + 1)
             add_beats(user, filed_ms, beats.rr_ms)
-            if kind == "ecg":
+            if kind == PayloadKind.ECG:
                 # the atrial-activity model judges a window of one ECG segment; beats of
                 # two segments fall back to the RR-only model
                 extras = user.extras_for(end)

@@ -126,34 +126,26 @@ def webhook_router(
         twiml.say(spoken)
         return Response(content=str(twiml), media_type="application/xml")
 
-    @router.post(VOICE_STATUS_PATH)
-    async def voice_status(request: Request) -> Response:
-        params = await verified_params(request)
-        changed = await run_in_threadpool(
-            handle_status_callback,
-            sessions,
-            params.get("CallSid", ""),
-            params.get("CallStatus", ""),
-            params.get("ErrorCode") or None,
-            clock(),
-        )
-        if changed and wake is not None:
-            wake.set()
-        return Response(status_code=204)
+    def status_route(path: str, name: str, sid_field: str, status_field: str) -> None:
+        """Twilio's status callback of a message or a call: the same handling, the
+        provider's own field names."""
 
-    @router.post(STATUS_PATH)
-    async def status_callback(request: Request) -> Response:
-        params = await verified_params(request)
-        changed = await run_in_threadpool(
-            handle_status_callback,
-            sessions,
-            params.get("MessageSid", ""),
-            params.get("MessageStatus", ""),
-            params.get("ErrorCode") or None,
-            clock(),
-        )
-        if changed and wake is not None:
-            wake.set()
-        return Response(status_code=204)
+        @router.post(path, name=name)
+        async def status_callback(request: Request) -> Response:
+            params = await verified_params(request)
+            changed = await run_in_threadpool(
+                handle_status_callback,
+                sessions,
+                params.get(sid_field, ""),
+                params.get(status_field, ""),
+                params.get("ErrorCode") or None,
+                clock(),
+            )
+            if changed and wake is not None:
+                wake.set()
+            return Response(status_code=204)
+
+    status_route(VOICE_STATUS_PATH, "voice_status", "CallSid", "CallStatus")
+    status_route(STATUS_PATH, "status_callback", "MessageSid", "MessageStatus")
 
     return router
